@@ -1,0 +1,89 @@
+/* events.h - events that are never lost: transactional outbox, relay, subscriber with catch-up. */
+#ifndef CRENEAU_EVENTS_H
+#define CRENEAU_EVENTS_H
+
+#include <stdint.h>
+#include <protobuf-c/protobuf-c.h>
+#include "creneau/v1/events.pb-c.h"
+#include "error.h"
+#include "rpc.h"
+
+struct db;
+struct events_relay;
+struct events_subscriber;
+
+/*
+ * events_publish - announces topic with payload (packed, may be NULL) by
+ * inserting it into the caller's outbox in the caller's open transaction: the
+ * event exists if and only if the change it announces commits. Tables live
+ * in the service's own schema (common migration). Returns db_exec's codes.
+ */
+int events_publish(struct db *db, const char *topic,
+		   const ProtobufCMessage *payload) WARN_UNUSED;
+
+/*
+ * events_relay_start - a thread that gives committed outbox rows their
+ * gapless sequence numbers, in commit order, and publishes them on a PUB
+ * socket listening on pub_url (MAC-framed with key). Woken by LISTEN/NOTIFY,
+ * with a polling backstop; publishes the head sequence as a heartbeat every
+ * second. With several replicas, one relay at a time holds an advisory lock
+ * and works; the others wait. service names the publisher in events.
+ */
+int events_relay_start(struct events_relay **out, const char *service,
+		       const char *conninfo, const char *pub_url,
+		       const uint8_t *key) WARN_UNUSED;
+
+/* events_relay_stop - stops the thread and frees; NULL is a no-op. */
+void events_relay_stop(struct events_relay *r);
+
+/*
+ * events_handle_fetch - the "FetchEvents" RPC handler every publisher
+ * registers (request FetchEventsRequest): sequenced events after a given
+ * sequence, in order, from the outbox.
+ */
+int events_handle_fetch(struct rpc_call *call, const ProtobufCMessage *request,
+			ProtobufCMessage **reply_out);
+
+/* The RPC method entry for events_handle_fetch. */
+#define EVENTS_FETCH_METHOD                                                   \
+	{ "FetchEvents", &creneau__v1__fetch_events_request__descriptor,     \
+	  events_handle_fetch }
+
+/*
+ * Applies one event inside the subscriber's transaction (db): whatever it
+ * writes commits together with the subscriber's cursor, so an event is
+ * applied exactly once. Returns 0, or an error to roll back and retry later
+ * (the subscriber stops at that event and retries with backoff).
+ */
+typedef int (*events_apply_fn)(void *arg, struct db *db,
+			       const Creneau__V1__Event *event);
+
+struct events_subscription {
+	const char *publisher; /* service name, e.g. "accounts" */
+	const char *pub_urls;  /* the publisher replicas' PUB URLs */
+	const char *rpc_urls;  /* its REP URLs, for FetchEvents */
+	events_apply_fn apply;
+	void *arg;
+};
+
+/*
+ * events_subscriber_start - a thread that applies the publisher's events in
+ * sequence order, each exactly once. It keeps its cursor per publisher in
+ * the subscriber's own schema; at start-up, on any gap, and whenever a
+ * heartbeat shows a head beyond the cursor, it asks the publisher over RPC
+ * for what it missed. sub is copied. service names this subscriber.
+ */
+int events_subscriber_start(struct events_subscriber **out,
+			    const char *service, const char *conninfo,
+			    const struct events_subscription *sub,
+			    const uint8_t *key) WARN_UNUSED;
+
+/* events_subscriber_stop - stops the thread and frees; NULL is a no-op. */
+void events_subscriber_stop(struct events_subscriber *s);
+
+/* The common migrations (outbox, relay state, cursors) applied by
+ * db_migrate in every schema before the service's own. */
+extern const struct db_migration events_migrations[];
+extern const size_t events_migrations_count;
+
+#endif

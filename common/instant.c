@@ -68,20 +68,19 @@ void instant_format(int64_t ms, char out[INSTANT_TEXT])
 	int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
 	int frac = (int)(ms - secs * 1000);
 	int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
-	int64_t rem = secs - days * 86400;
+	int rem = (int)(secs - days * 86400);
 	int64_t y;
-	int m, d;
+	int m, d, year;
 
 	civil_from_days(days, &y, &m, &d);
+	/* RFC 3339 has four-digit years: clamp what cannot be written. */
+	year = y < 0 ? 0 : y > 9999 ? 9999 : (int)y;
+	snprintf(out, INSTANT_TEXT, "%04d-%02d-%02dT%02d:%02d:%02d", year,
+		 m % 13, d % 32, rem / 3600 % 24, rem / 60 % 60, rem % 60);
 	if (frac)
-		snprintf(out, INSTANT_TEXT,
-			 "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)y,
-			 m, d, (int)(rem / 3600), (int)(rem / 60 % 60),
-			 (int)(rem % 60), frac);
+		snprintf(out + 19, INSTANT_TEXT - 19, ".%03dZ", frac % 1000);
 	else
-		snprintf(out, INSTANT_TEXT, "%04lld-%02d-%02dT%02d:%02d:%02dZ",
-			 (long long)y, m, d, (int)(rem / 3600),
-			 (int)(rem / 60 % 60), (int)(rem % 60));
+		snprintf(out + 19, INSTANT_TEXT - 19, "Z");
 }
 
 /* Reads exactly n digits at *p into *out and advances *p. */

@@ -18,6 +18,9 @@ struct rpc_call; /* one request being handled; valid only inside its handler */
 /* largest frame accepted on a socket (nng_recvmaxsz) */
 #define RPC_MAX_FRAME (4u * 1024 * 1024)
 #define RPC_DEFAULT_TIMEOUT_MS 5000
+#define RPC_MAX_TIMEOUT_MS (24 * 3600 * 1000)
+/* room for a request id and its NUL; longer ones are replaced by a UUID */
+#define RPC_REQUEST_ID_MAX 80
 
 /*
  * A handler decodes nothing itself: request is already unpacked (into the
@@ -38,7 +41,8 @@ struct rpc_method {
 struct rpc_server_config {
 	const char *service;   /* for logs */
 	const char *listen_url;
-	int workers;           /* threads, each with its own nng_ctx and db */
+	int workers;           /* 1..256 threads, each with its own nng_ctx,
+				  db and arena */
 	const uint8_t *key;    /* SECURE_KEY_BYTES, borrowed for the lifetime */
 	const struct rpc_method *methods;
 	size_t n_methods;
@@ -48,9 +52,13 @@ struct rpc_server_config {
 
 /*
  * rpc_server_start - listens on listen_url and starts the workers. Frames
- * that fail the MAC, do not unpack, name an unknown method, or whose
- * deadline has passed are dropped or answered with an error, and logged;
- * nothing reaches a handler unauthenticated.
+ * that fail the MAC are dropped unanswered (the caller times out); those
+ * that do not unpack, name an unknown method ("unknown_method"), carry a
+ * payload that is not the method's request type ("bad_payload") or whose
+ * deadline has passed are answered with an error; all are logged. Nothing
+ * reaches a handler unauthenticated. cfg's strings are copied; methods, key
+ * and app are borrowed until rpc_server_stop. ERR_INVALID for a bad cfg or
+ * URL, ERR_UNAVAILABLE when the address is taken, ERR_NOMEM.
  */
 int rpc_server_start(struct rpc_server **out,
 		     const struct rpc_server_config *cfg) WARN_UNUSED;
@@ -61,7 +69,9 @@ int rpc_server_start(struct rpc_server **out,
  */
 void rpc_server_stop(struct rpc_server *srv);
 
-/* What a handler may ask of its call. All pointers borrowed from the call. */
+/* What a handler may ask of its call. All pointers borrowed from the call;
+ * rpc_call_principal is never NULL (an anonymous principal when the caller
+ * sent none), rpc_call_deadline_ms is 0 when the caller set none. */
 struct arena *rpc_call_arena(struct rpc_call *call);
 struct db *rpc_call_db(struct rpc_call *call); /* the worker's connection */
 void *rpc_call_app(struct rpc_call *call);
@@ -83,13 +93,15 @@ void rpc_call_retry_after(struct rpc_call *call, int64_t seconds);
 
 /* ---- client ---- */
 
-/* What a caller states about a request. */
+/* What a caller states about a request; a NULL context is anonymous with the
+ * default timeout. */
 struct rpc_context {
-	const char *request_id;   /* NULL: a new one is made */
+	const char *request_id;   /* NULL, "" or too long: a new one is made */
 	const char *account_id;   /* principal; NULL for anonymous */
 	Creneau__V1__Role role;
 	const char *session_id;
-	int timeout_ms;           /* 0: RPC_DEFAULT_TIMEOUT_MS */
+	int timeout_ms;           /* 0: RPC_DEFAULT_TIMEOUT_MS; at most
+				     RPC_MAX_TIMEOUT_MS */
 };
 
 /* The error half of a reply, filled when a call fails. */
@@ -113,15 +125,18 @@ int rpc_client_open(struct rpc_client **out, const char *service,
 	WARN_UNUSED;
 
 /* rpc_client_free - closes the socket; NULL is a no-op. Calls in flight
- * fail with ERR_UNAVAILABLE. */
+ * fail with ERR_UNAVAILABLE (asynchronous ones get their callback), and it
+ * returns once they all have: never call it from an rpc_done_fn. */
 void rpc_client_free(struct rpc_client *c);
 
 /*
  * rpc_client_call - sends method(request) and waits for the reply or the
  * deadline. On success *reply_out is unpacked as reply_type into arena (so
- * it lives as long as the arena). On failure returns the error (ERR_TIMEOUT
- * when no replica answered in time, ERR_UNAVAILABLE when none is reachable,
- * or the callee's code) and fills *err_out if not NULL.
+ * it lives as long as the arena); reply_type NULL ignores the payload
+ * (arena and reply_out may then be NULL). On failure returns the error
+ * (ERR_TIMEOUT when no replica answered in time, ERR_UNAVAILABLE when none
+ * is reachable, ERR_PROTOCOL for a reply that fails the MAC or does not
+ * decode, or the callee's code) and fills *err_out if not NULL.
  */
 int rpc_client_call(struct rpc_client *c, const struct rpc_context *ctx,
 		    const char *method, const ProtobufCMessage *request,
@@ -131,8 +146,8 @@ int rpc_client_call(struct rpc_client *c, const struct rpc_context *ctx,
 
 /*
  * Completion of an asynchronous call, on an nng thread: rc is 0 with the
- * packed reply payload (borrowed until the callback returns), or an error
- * with err filled. Must not block.
+ * packed reply payload (borrowed until the callback returns) and err NULL,
+ * or an error with err filled (borrowed). Must not block.
  */
 typedef void (*rpc_done_fn)(void *arg, int rc, const struct rpc_error *err,
 			    const uint8_t *payload, size_t len);

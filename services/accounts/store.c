@@ -1,0 +1,975 @@
+/* store.c - the accounts service's SQL: the only file that sees a PGresult. */
+#include "store.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "db.h"
+
+/* A practitioner is listed (in the directory, bookable) when verified and
+ * active or on a trial still running. */
+#define LISTED_SQL                                                           \
+	"(a.role = 'practitioner' AND a.email_verified_at IS NOT NULL AND "  \
+	"(a.subscription_status = 'active' OR "                              \
+	"(a.subscription_status = 'trial' AND a.trial_ends_at > now())))"
+
+#define MS(col) "coalesce((extract(epoch FROM " col ") * 1000)::bigint, 0)"
+
+#define ACCOUNT_COLS                                                         \
+	"a.id, a.role, a.email, a.email_verified_at IS NOT NULL, "           \
+	"coalesce(a.pending_email, ''), a.first_name, a.last_name, "         \
+	"coalesce(a.phone, ''), coalesce(a.address, ''), "                   \
+	"coalesce(a.terms_version, ''), " MS("a.terms_accepted_at") ", "     \
+	"a.subscription_status, " MS("a.trial_ends_at") ", "                 \
+	MS("a.created_at") ", " LISTED_SQL
+
+#define PRACTICE_COLS                                                        \
+	"p.account_id, p.display_name, array_to_string(p.specialties, ','), " \
+	"p.city, p.postcode, p.region, p.bio, "                              \
+	"array_to_string(p.languages, ','), p.sort_key"
+
+static char *col_str(struct arena *a, const PGresult *res, int row, int col)
+{
+	return arena_strdup(a, PQgetisnull(res, row, col)
+				       ? ""
+				       : PQgetvalue(res, row, col));
+}
+
+static int64_t col_i64(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col)
+		       ? 0
+		       : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static bool col_bool(const PGresult *res, int row, int col)
+{
+	return !PQgetisnull(res, row, col) &&
+	       PQgetvalue(res, row, col)[0] == 't';
+}
+
+/* The rows' count of a command (UPDATE/DELETE) result. */
+static long affected(PGresult *res)
+{
+	return strtol(PQcmdTuples(res), NULL, 10);
+}
+
+/* Runs a statement whose only interest is how many rows it touched;
+ * ERR_NOT_FOUND when none. */
+static int exec_some(struct db *db, const char *sql, int n,
+		     const char *const *params)
+{
+	PGresult *res;
+	long rows;
+	int rc;
+
+	rc = db_exec(db, sql, n, params, &res);
+	if (rc)
+		return rc;
+	rows = affected(res);
+	PQclear(res);
+	return rows > 0 ? 0 : ERR_NOT_FOUND;
+}
+
+/* Splits "a,b,c" (arena) into an arena array of strings. */
+static int split_list(struct arena *a, const char *text, char ***out,
+		      size_t *n_out)
+{
+	size_t n = 0, i = 0;
+	char *copy, *save = NULL, *tok;
+
+	*out = NULL;
+	*n_out = 0;
+	if (!*text)
+		return 0;
+	n = 1;
+	for (const char *p = text; *p; p++)
+		n += *p == ',';
+	copy = arena_strdup(a, text);
+	*out = arena_alloc(a, n * sizeof(char *));
+	if (!copy || !*out)
+		return ERR_NOMEM;
+	for (tok = strtok_r(copy, ",", &save); tok && i < n;
+	     tok = strtok_r(NULL, ",", &save))
+		(*out)[i++] = tok;
+	*n_out = i;
+	return 0;
+}
+
+/* '{"a","b"}' for a text[] parameter; items are validated codes. */
+static char *array_literal(struct arena *a, char *const *items, size_t n)
+{
+	size_t len = 3;
+	char *out, *p;
+
+	for (size_t i = 0; i < n; i++)
+		len += strlen(items[i]) * 2 + 3;
+	out = arena_alloc(a, len);
+	if (!out)
+		return NULL;
+	p = out;
+	*p++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			*p++ = ',';
+		*p++ = '"';
+		for (const char *s = items[i]; *s; s++) {
+			if (*s == '"' || *s == '\\')
+				*p++ = '\\';
+			*p++ = *s;
+		}
+		*p++ = '"';
+	}
+	*p++ = '}';
+	*p = '\0';
+	return out;
+}
+
+static int read_account(struct arena *a, const PGresult *res, int row,
+			struct store_account *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = col_str(a, res, row, 0);
+	out->role = col_str(a, res, row, 1);
+	out->email = col_str(a, res, row, 2);
+	out->email_verified = col_bool(res, row, 3);
+	out->pending_email = col_str(a, res, row, 4);
+	out->first_name = col_str(a, res, row, 5);
+	out->last_name = col_str(a, res, row, 6);
+	out->phone = col_str(a, res, row, 7);
+	out->address = col_str(a, res, row, 8);
+	out->terms_version = col_str(a, res, row, 9);
+	out->terms_accepted_ms = col_i64(res, row, 10);
+	out->subscription_status = col_str(a, res, row, 11);
+	out->trial_ends_ms = col_i64(res, row, 12);
+	out->created_ms = col_i64(res, row, 13);
+	out->listed = col_bool(res, row, 14);
+	if (!out->id || !out->role || !out->email || !out->pending_email ||
+	    !out->first_name || !out->last_name || !out->phone ||
+	    !out->address || !out->terms_version || !out->subscription_status)
+		return ERR_NOMEM;
+	return 0;
+}
+
+static int read_practice(struct arena *a, const PGresult *res, int row,
+			 struct store_practice *out)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->id = col_str(a, res, row, 0);
+	out->display_name = col_str(a, res, row, 1);
+	out->city = col_str(a, res, row, 3);
+	out->postcode = col_str(a, res, row, 4);
+	out->region = col_str(a, res, row, 5);
+	out->bio = col_str(a, res, row, 6);
+	if (!out->id || !out->display_name || !out->city || !out->postcode ||
+	    !out->region || !out->bio)
+		return ERR_NOMEM;
+	rc = split_list(a, PQgetvalue(res, row, 2), &out->specialties,
+			&out->n_specialties);
+	if (!rc)
+		rc = split_list(a, PQgetvalue(res, row, 7), &out->languages,
+				&out->n_languages);
+	return rc;
+}
+
+int store_insert_account(struct db *db, const struct store_new_account *in,
+			 char id_out[STORE_ID_TEXT])
+{
+	char trial[24];
+	const char *params[10];
+	PGresult *res;
+	int rc;
+
+	snprintf(trial, sizeof(trial), "%ld", in->trial_days);
+	params[0] = in->role;
+	params[1] = in->email;
+	params[2] = in->password_hash;
+	params[3] = in->first_name;
+	params[4] = in->last_name;
+	params[5] = in->phone;
+	params[6] = in->address;
+	params[7] = in->terms_version;
+	params[8] = in->verified ? "t" : "f";
+	params[9] = trial;
+	rc = db_exec(db,
+		     "INSERT INTO accounts (role, email, password_hash, "
+		     "first_name, last_name, phone, address, terms_version, "
+		     "terms_accepted_at, email_verified_at, subscription_status, "
+		     "trial_ends_at) VALUES ($1, $2, $3, $4, $5, "
+		     "nullif($6, ''), nullif($7, ''), $8, "
+		     "CASE WHEN $8::text IS NULL THEN NULL ELSE now() END, "
+		     "CASE WHEN $9::bool THEN now() END, "
+		     "CASE WHEN $1 = 'practitioner' THEN 'trial' ELSE 'none' END, "
+		     "CASE WHEN $1 = 'practitioner' THEN "
+		     "now() + make_interval(days => $10::int) END) "
+		     "RETURNING id",
+		     10, params, &res);
+	if (rc)
+		return rc;
+	snprintf(id_out, STORE_ID_TEXT, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+int store_get_account(struct db *db, struct arena *a, const char *id,
+		      struct store_account *out)
+{
+	const char *params[1] = {id};
+	PGresult *res;
+	int rc;
+
+	rc = db_exec(db, "SELECT " ACCOUNT_COLS " FROM accounts a WHERE a.id = $1",
+		     1, params, &res);
+	if (rc)
+		return rc;
+	rc = PQntuples(res) == 1 ? read_account(a, res, 0, out) : ERR_NOT_FOUND;
+	PQclear(res);
+	return rc;
+}
+
+int store_get_login(struct db *db, struct arena *a, const char *email,
+		    char **id_out, char **hash_out)
+{
+	const char *params[1] = {email};
+	PGresult *res;
+	int rc;
+
+	rc = db_exec(db,
+		     "SELECT id, password_hash FROM accounts "
+		     "WHERE lower(email) = lower($1)",
+		     1, params, &res);
+	if (rc)
+		return rc;
+	if (PQntuples(res) != 1) {
+		rc = ERR_NOT_FOUND;
+	} else {
+		*id_out = col_str(a, res, 0, 0);
+		*hash_out = col_str(a, res, 0, 1);
+		rc = *id_out && *hash_out ? 0 : ERR_NOMEM;
+	}
+	PQclear(res);
+	return rc;
+}
+
+int store_get_password_hash(struct db *db, struct arena *a, const char *id,
+			    char **hash_out)
+{
+	const char *params[1] = {id};
+	PGresult *res;
+	int rc;
+
+	rc = db_exec(db, "SELECT password_hash FROM accounts WHERE id = $1", 1,
+		     params, &res);
+	if (rc)
+		return rc;
+	if (PQntuples(res) != 1) {
+		rc = ERR_NOT_FOUND;
+	} else {
+		*hash_out = col_str(a, res, 0, 0);
+		rc = *hash_out ? 0 : ERR_NOMEM;
+	}
+	PQclear(res);
+	return rc;
+}
+
+int store_set_password_hash(struct db *db, const char *id, const char *hash)
+{
+	const char *params[2] = {id, hash};
+
+	return exec_some(db,
+			 "UPDATE accounts SET password_hash = $2 WHERE id = $1",
+			 2, params);
+}
+
+/* bytea parameters go as binary */
+static int exec_hash(struct db *db, const char *sql, int n,
+		     const char *const *params, const uint8_t *hash,
+		     PGresult **res_out)
+{
+	int lengths[8] = {0}, formats[8] = {0};
+
+	lengths[0] = SECURE_HASH_BYTES;
+	formats[0] = 1;
+	(void)hash;
+	return db_exec_binary(db, sql, n, params, lengths, formats, res_out);
+}
+
+int store_insert_token(struct db *db, const uint8_t hash[SECURE_HASH_BYTES],
+		       const char *account_id, const char *purpose,
+		       const char *email, long ttl_s)
+{
+	char ttl[24];
+	const char *params[5] = {(const char *)hash, account_id, purpose, email,
+				 ttl};
+
+	snprintf(ttl, sizeof(ttl), "%ld", ttl_s);
+	return exec_hash(db,
+			 "INSERT INTO tokens (token_hash, account_id, purpose, "
+			 "email, expires_at) VALUES ($1, $2, $3, $4, "
+			 "now() + make_interval(secs => $5::bigint))",
+			 5, params, hash, NULL);
+}
+
+int store_delete_tokens(struct db *db, const char *account_id,
+			const char *purpose)
+{
+	const char *params[2] = {account_id, purpose};
+
+	return db_exec(db,
+		       "DELETE FROM tokens WHERE account_id = $1 AND purpose = $2",
+		       2, params, NULL);
+}
+
+int store_take_token(struct db *db, struct arena *a,
+		     const uint8_t hash[SECURE_HASH_BYTES], const char *purpose,
+		     char **account_id_out, char **email_out)
+{
+	const char *params[2] = {(const char *)hash, purpose};
+	PGresult *res;
+	int rc;
+
+	rc = exec_hash(db,
+		       "DELETE FROM tokens WHERE token_hash = $1 AND purpose = $2 "
+		       "RETURNING account_id, coalesce(email, ''), "
+		       "expires_at > now()",
+		       2, params, hash, &res);
+	if (rc)
+		return rc;
+	if (PQntuples(res) != 1 || !col_bool(res, 0, 2)) {
+		rc = ERR_NOT_FOUND;
+	} else {
+		*account_id_out = col_str(a, res, 0, 0);
+		*email_out = col_str(a, res, 0, 1);
+		rc = *account_id_out && *email_out ? 0 : ERR_NOMEM;
+	}
+	PQclear(res);
+	return rc;
+}
+
+int store_confirm_email(struct db *db, const char *account_id,
+			const char *email)
+{
+	const char *params[2] = {account_id, email};
+
+	return exec_some(db,
+			 "UPDATE accounts SET email = $2, pending_email = NULL, "
+			 "email_verified_at = now() WHERE id = $1 AND "
+			 "(lower(email) = lower($2) OR "
+			 "lower(pending_email) = lower($2))",
+			 2, params);
+}
+
+int store_insert_session(struct db *db, const char *account_id,
+			 const uint8_t hash[SECURE_HASH_BYTES], long idle_s,
+			 long max_s, const char *user_agent,
+			 char id_out[STORE_ID_TEXT], int64_t *expires_ms_out)
+{
+	char idle[24], max[24];
+	const char *params[5] = {(const char *)hash, account_id, idle, max,
+				 user_agent};
+	PGresult *res;
+	int rc;
+
+	snprintf(idle, sizeof(idle), "%ld", idle_s);
+	snprintf(max, sizeof(max), "%ld", max_s);
+	rc = exec_hash(db,
+		       "INSERT INTO sessions (token_hash, account_id, expires_at, "
+		       "absolute_expires_at, user_agent) VALUES ($1, $2, "
+		       "now() + make_interval(secs => least($3::bigint, "
+		       "$4::bigint)), now() + make_interval(secs => $4::bigint), "
+		       "nullif($5, '')) RETURNING id, " MS("expires_at"),
+		       5, params, hash, &res);
+	if (rc)
+		return rc;
+	snprintf(id_out, STORE_ID_TEXT, "%s", PQgetvalue(res, 0, 0));
+	*expires_ms_out = col_i64(res, 0, 1);
+	PQclear(res);
+	return 0;
+}
+
+int store_touch_session(struct db *db, struct arena *a,
+			const uint8_t hash[SECURE_HASH_BYTES], long idle_s,
+			struct store_session *out)
+{
+	char idle[24];
+	const char *params[2] = {(const char *)hash, idle};
+	PGresult *res;
+	int rc;
+
+	snprintf(idle, sizeof(idle), "%ld", idle_s);
+	rc = exec_hash(
+		db,
+		"WITH s AS (UPDATE sessions SET last_seen_at = now(), "
+		"expires_at = least(now() + make_interval(secs => $2::bigint), "
+		"absolute_expires_at) WHERE token_hash = $1 AND "
+		"expires_at > now() RETURNING id, account_id, created_at, "
+		"last_seen_at, expires_at, user_agent), "
+		"t AS (UPDATE accounts SET last_activity_at = now() FROM s "
+		"WHERE accounts.id = s.account_id AND "
+		"accounts.last_activity_at < now() - interval '1 minute') "
+		"SELECT s.id, s.account_id, a.role, " MS("s.created_at") ", "
+		MS("s.last_seen_at") ", " MS("s.expires_at") ", "
+		"coalesce(s.user_agent, '') FROM s JOIN accounts a "
+		"ON a.id = s.account_id",
+		2, params, hash, &res);
+	if (rc)
+		return rc;
+	if (PQntuples(res) != 1) {
+		rc = ERR_NOT_FOUND;
+		goto out_clear;
+	}
+	out->id = col_str(a, res, 0, 0);
+	out->account_id = col_str(a, res, 0, 1);
+	out->role = col_str(a, res, 0, 2);
+	out->created_ms = col_i64(res, 0, 3);
+	out->last_seen_ms = col_i64(res, 0, 4);
+	out->expires_ms = col_i64(res, 0, 5);
+	out->user_agent = col_str(a, res, 0, 6);
+	rc = out->id && out->account_id && out->role && out->user_agent
+		     ? 0
+		     : ERR_NOMEM;
+out_clear:
+	PQclear(res);
+	return rc;
+}
+
+int store_list_sessions(struct db *db, struct arena *a, const char *account_id,
+			struct store_session **items_out, size_t *n_out)
+{
+	const char *params[1] = {account_id};
+	struct store_session *items;
+	PGresult *res;
+	int rc, n;
+
+	rc = db_exec(db,
+		     "SELECT id, " MS("created_at") ", " MS("last_seen_at") ", "
+		     MS("expires_at") ", coalesce(user_agent, '') FROM sessions "
+		     "WHERE account_id = $1 AND expires_at > now() "
+		     "ORDER BY created_at DESC LIMIT 200",
+		     1, params, &res);
+	if (rc)
+		return rc;
+	n = PQntuples(res);
+	items = arena_alloc(a, (size_t)(n ? n : 1) * sizeof(*items));
+	if (!items) {
+		rc = ERR_NOMEM;
+		goto out_clear;
+	}
+	for (int i = 0; i < n; i++) {
+		items[i].id = col_str(a, res, i, 0);
+		items[i].account_id = (char *)account_id;
+		items[i].created_ms = col_i64(res, i, 1);
+		items[i].last_seen_ms = col_i64(res, i, 2);
+		items[i].expires_ms = col_i64(res, i, 3);
+		items[i].user_agent = col_str(a, res, i, 4);
+		if (!items[i].id || !items[i].user_agent) {
+			rc = ERR_NOMEM;
+			goto out_clear;
+		}
+	}
+	*items_out = items;
+	*n_out = (size_t)n;
+out_clear:
+	PQclear(res);
+	return rc;
+}
+
+int store_delete_session(struct db *db, const char *account_id,
+			 const char *session_id)
+{
+	const char *params[2] = {account_id, session_id};
+
+	return exec_some(db,
+			 "DELETE FROM sessions WHERE account_id = $1 AND id = $2",
+			 2, params);
+}
+
+int store_delete_sessions(struct db *db, const char *account_id, long *n_out)
+{
+	const char *params[1] = {account_id};
+	PGresult *res;
+	int rc;
+
+	rc = db_exec(db, "DELETE FROM sessions WHERE account_id = $1", 1,
+		     params, &res);
+	if (rc)
+		return rc;
+	*n_out = affected(res);
+	PQclear(res);
+	return 0;
+}
+
+int store_log_attempt(struct db *db, const char *account_id,
+		      const uint8_t login_key[SECURE_HASH_BYTES],
+		      const char *client_ip, const char *user_agent,
+		      const char *outcome)
+{
+	const char *params[5] = {(const char *)login_key, account_id,
+				 client_ip, user_agent, outcome};
+
+	return exec_hash(db,
+			 "INSERT INTO connection_log (login_key, account_id, "
+			 "client_ip, user_agent, outcome) VALUES ($1, $2, "
+			 "nullif($3, '')::inet, nullif($4, ''), $5)",
+			 5, params, login_key, NULL);
+}
+
+int store_throttle(struct db *db, const uint8_t login_key[SECURE_HASH_BYTES],
+		   const char *client_ip, long window_s, long max_key,
+		   long max_ip, int64_t *retry_after_s_out)
+{
+	char window[24], nkey[24], nip[24];
+	const char *params[5] = {(const char *)login_key, client_ip, window,
+				 nkey, nip};
+	PGresult *res;
+	int rc;
+
+	/* The max-th most recent failure: when it leaves the window, fewer
+	 * than max remain and attempts may resume. */
+	snprintf(window, sizeof(window), "%ld", window_s);
+	snprintf(nkey, sizeof(nkey), "%ld", max_key > 0 ? max_key - 1 : 0);
+	snprintf(nip, sizeof(nip), "%ld", max_ip > 0 ? max_ip - 1 : 0);
+	rc = exec_hash(
+		db,
+		"SELECT greatest(0, "
+		"ceil(extract(epoch FROM (SELECT at FROM connection_log "
+		"WHERE login_key = $1 AND outcome = 'bad_credentials' AND "
+		"at > now() - make_interval(secs => $3::bigint) "
+		"ORDER BY at DESC OFFSET $4::bigint LIMIT 1) "
+		"+ make_interval(secs => $3::bigint) - now())), "
+		"ceil(extract(epoch FROM (SELECT at FROM connection_log "
+		"WHERE $2 <> '' AND client_ip = nullif($2, '')::inet AND "
+		"outcome = 'bad_credentials' AND "
+		"at > now() - make_interval(secs => $3::bigint) "
+		"ORDER BY at DESC OFFSET $5::bigint LIMIT 1) "
+		"+ make_interval(secs => $3::bigint) - now())))::bigint",
+		5, params, login_key, &res);
+	if (rc)
+		return rc;
+	*retry_after_s_out = col_i64(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+int store_update_profile(struct db *db, const char *id, const char *first_name,
+			 const char *last_name, const char *phone,
+			 const char *address)
+{
+	const char *params[9] = {id,
+				 first_name ? "t" : "f", first_name,
+				 last_name ? "t" : "f", last_name,
+				 phone ? "t" : "f", phone,
+				 address ? "t" : "f", address};
+
+	return exec_some(
+		db,
+		"UPDATE accounts SET "
+		"first_name = CASE WHEN $2::bool THEN $3 ELSE first_name END, "
+		"last_name = CASE WHEN $4::bool THEN $5 ELSE last_name END, "
+		"phone = CASE WHEN $6::bool THEN nullif($7, '') ELSE phone END, "
+		"address = CASE WHEN $8::bool THEN nullif($9, '') "
+		"ELSE address END WHERE id = $1",
+		9, params);
+}
+
+int store_set_pending_email(struct db *db, const char *id, const char *email)
+{
+	const char *params[2] = {id, email};
+	PGresult *res;
+	int rc;
+
+	/* the unique index covers current addresses; pending ones are
+	 * checked here and again when confirmed */
+	rc = db_exec(db,
+		     "SELECT 1 FROM accounts WHERE id <> $1 AND "
+		     "(lower(email) = lower($2) OR "
+		     "lower(pending_email) = lower($2))",
+		     2, params, &res);
+	if (rc)
+		return rc;
+	rc = PQntuples(res) > 0 ? ERR_CONFLICT : 0;
+	PQclear(res);
+	if (rc)
+		return rc;
+	return exec_some(db,
+			 "UPDATE accounts SET pending_email = $2 WHERE id = $1",
+			 2, params);
+}
+
+int store_delete_account(struct db *db, const char *id)
+{
+	const char *params[1] = {id};
+
+	return exec_some(db, "DELETE FROM accounts WHERE id = $1", 1, params);
+}
+
+int store_set_subscription(struct db *db, const char *id, const char *status)
+{
+	const char *params[2] = {id, status};
+
+	return exec_some(db,
+			 "UPDATE accounts SET subscription_status = $2 "
+			 "WHERE id = $1 AND role = 'practitioner'",
+			 2, params);
+}
+
+int store_lapse_trials(struct db *db, struct arena *a, char ***ids_out,
+		       size_t *n_out)
+{
+	PGresult *res;
+	char **ids;
+	int rc, n;
+
+	rc = db_exec(db,
+		     "UPDATE accounts SET subscription_status = 'lapsed' "
+		     "WHERE subscription_status = 'trial' AND "
+		     "trial_ends_at <= now() RETURNING id",
+		     0, NULL, &res);
+	if (rc)
+		return rc;
+	n = PQntuples(res);
+	ids = arena_alloc(a, (size_t)(n ? n : 1) * sizeof(char *));
+	if (!ids) {
+		rc = ERR_NOMEM;
+		goto out_clear;
+	}
+	for (int i = 0; i < n; i++)
+		if (!(ids[i] = col_str(a, res, i, 0))) {
+			rc = ERR_NOMEM;
+			goto out_clear;
+		}
+	*ids_out = ids;
+	*n_out = (size_t)n;
+out_clear:
+	PQclear(res);
+	return rc;
+}
+
+int store_get_company(struct db *db, struct arena *a, const char *id,
+		      struct store_company *out)
+{
+	const char *params[1] = {id};
+	PGresult *res;
+	int rc;
+
+	rc = db_exec(db,
+		     "SELECT legal_name, siret, address, coalesce(phone, '') "
+		     "FROM companies WHERE account_id = $1",
+		     1, params, &res);
+	if (rc)
+		return rc;
+	if (PQntuples(res) != 1) {
+		rc = ERR_NOT_FOUND;
+	} else {
+		out->legal_name = col_str(a, res, 0, 0);
+		out->siret = col_str(a, res, 0, 1);
+		out->address = col_str(a, res, 0, 2);
+		out->phone = col_str(a, res, 0, 3);
+		rc = out->legal_name && out->siret && out->address && out->phone
+			     ? 0
+			     : ERR_NOMEM;
+	}
+	PQclear(res);
+	return rc;
+}
+
+int store_put_company(struct db *db, const char *id,
+		      const struct store_company *in)
+{
+	const char *params[5] = {id, in->legal_name, in->siret, in->address,
+				 in->phone};
+
+	return db_exec(db,
+		       "INSERT INTO companies (account_id, legal_name, siret, "
+		       "address, phone) VALUES ($1, $2, $3, $4, nullif($5, '')) "
+		       "ON CONFLICT (account_id) DO UPDATE SET "
+		       "legal_name = excluded.legal_name, siret = excluded.siret, "
+		       "address = excluded.address, phone = excluded.phone, "
+		       "updated_at = now()",
+		       5, params, NULL);
+}
+
+int store_get_practice(struct db *db, struct arena *a, const char *id,
+		       struct store_practice *out)
+{
+	const char *params[1] = {id};
+	PGresult *res;
+	int rc;
+
+	rc = db_exec(db,
+		     "SELECT " PRACTICE_COLS " FROM practices p "
+		     "WHERE p.account_id = $1",
+		     1, params, &res);
+	if (rc)
+		return rc;
+	rc = PQntuples(res) == 1 ? read_practice(a, res, 0, out)
+				 : ERR_NOT_FOUND;
+	PQclear(res);
+	return rc;
+}
+
+int store_put_practice(struct db *db, const char *id,
+		       const struct store_practice *in)
+{
+	struct arena *a = arena_new(0);
+	const char *params[8];
+	int rc;
+
+	if (!a)
+		return ERR_NOMEM;
+	params[0] = id;
+	params[1] = in->display_name;
+	params[2] = array_literal(a, in->specialties, in->n_specialties);
+	params[3] = in->city;
+	params[4] = in->postcode;
+	params[5] = in->region;
+	params[6] = in->bio;
+	params[7] = array_literal(a, in->languages, in->n_languages);
+	if (!params[2] || !params[7]) {
+		rc = ERR_NOMEM;
+		goto out_free_arena;
+	}
+	rc = db_exec(db,
+		     "INSERT INTO practices (account_id, display_name, "
+		     "specialties, city, postcode, region, bio, languages) "
+		     "VALUES ($1, $2, $3::text[], $4, $5, $6, $7, $8::text[]) "
+		     "ON CONFLICT (account_id) DO UPDATE SET "
+		     "display_name = excluded.display_name, "
+		     "specialties = excluded.specialties, city = excluded.city, "
+		     "postcode = excluded.postcode, region = excluded.region, "
+		     "bio = excluded.bio, languages = excluded.languages, "
+		     "updated_at = now()",
+		     8, params, NULL);
+out_free_arena:
+	arena_free(a);
+	return rc;
+}
+
+static int read_practices(struct arena *a, PGresult *res, size_t max,
+			  struct store_practice **items_out, size_t *n_out)
+{
+	size_t n = (size_t)PQntuples(res);
+	struct store_practice *items;
+	int rc;
+
+	if (n > max)
+		n = max;
+	items = arena_alloc(a, (n ? n : 1) * sizeof(*items));
+	if (!items)
+		return ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		rc = read_practice(a, res, (int)i, &items[i]);
+		if (rc)
+			return rc;
+	}
+	*items_out = items;
+	*n_out = n;
+	return 0;
+}
+
+int store_list_directory(struct db *db, struct arena *a,
+			 const struct store_directory_query *q,
+			 struct store_practice **items_out, size_t *n_out,
+			 bool *more_out, char **last_key_out)
+{
+	char limit[24];
+	const char *params[8];
+	PGresult *res;
+	int rc;
+
+	snprintf(limit, sizeof(limit), "%zu", q->limit + 1);
+	params[0] = q->specialty;
+	params[1] = q->region;
+	params[2] = q->city;
+	params[3] = q->postcode;
+	params[4] = q->q;
+	params[5] = q->after_key;
+	params[6] = q->after_id;
+	params[7] = limit;
+	rc = db_exec(
+		db,
+		"SELECT " PRACTICE_COLS " FROM practices p "
+		"JOIN accounts a ON a.id = p.account_id WHERE " LISTED_SQL
+		" AND ($1::text IS NULL OR p.specialties @> ARRAY[$1::text]) "
+		"AND ($2::text IS NULL OR p.region = $2) "
+		"AND ($3::text IS NULL OR p.city_key = fold($3)) "
+		"AND ($4::text IS NULL OR p.postcode LIKE $4 || '%') "
+		"AND ($5::text IS NULL OR "
+		"p.search @@ websearch_to_tsquery('french', fold($5))) "
+		"AND ($6::text IS NULL OR (p.sort_key, p.account_id) > "
+		"($6, $7::uuid)) "
+		"ORDER BY p.sort_key, p.account_id LIMIT $8::int",
+		8, params, &res);
+	if (rc)
+		return rc;
+	rc = read_practices(a, res, q->limit, items_out, n_out);
+	if (!rc) {
+		*more_out = (size_t)PQntuples(res) > q->limit;
+		*last_key_out = *n_out ? col_str(a, res, (int)*n_out - 1, 8)
+				       : NULL;
+		if (*n_out && !*last_key_out)
+			rc = ERR_NOMEM;
+	}
+	PQclear(res);
+	return rc;
+}
+
+int store_get_listed(struct db *db, struct arena *a, const char *id,
+		     struct store_practice *out)
+{
+	const char *params[1] = {id};
+	PGresult *res;
+	int rc;
+
+	rc = db_exec(db,
+		     "SELECT " PRACTICE_COLS " FROM practices p JOIN accounts a "
+		     "ON a.id = p.account_id WHERE p.account_id = $1 AND "
+		     LISTED_SQL,
+		     1, params, &res);
+	if (rc)
+		return rc;
+	rc = PQntuples(res) == 1 ? read_practice(a, res, 0, out)
+				 : ERR_NOT_FOUND;
+	PQclear(res);
+	return rc;
+}
+
+int store_put_favorite(struct db *db, const char *client_id,
+		       const char *practitioner_id)
+{
+	const char *params[2] = {client_id, practitioner_id};
+	PGresult *res;
+	int rc;
+
+	rc = db_exec(db,
+		     "INSERT INTO favorites (client_id, practitioner_id) "
+		     "SELECT $1, a.id FROM accounts a JOIN practices p "
+		     "ON p.account_id = a.id WHERE a.id = $2 AND " LISTED_SQL
+		     " ON CONFLICT DO NOTHING RETURNING 1",
+		     2, params, &res);
+	if (rc)
+		return rc;
+	rc = PQntuples(res) == 1 ? 0 : ERR_NOT_FOUND;
+	PQclear(res);
+	if (rc != ERR_NOT_FOUND)
+		return rc;
+	/* already a favourite: fine (PUT is idempotent) */
+	return exec_some(db,
+			 "SELECT 1 FROM favorites WHERE client_id = $1 AND "
+			 "practitioner_id = $2",
+			 2, params);
+}
+
+int store_delete_favorite(struct db *db, const char *client_id,
+			  const char *practitioner_id)
+{
+	const char *params[2] = {client_id, practitioner_id};
+
+	return exec_some(db,
+			 "DELETE FROM favorites WHERE client_id = $1 AND "
+			 "practitioner_id = $2",
+			 2, params);
+}
+
+int store_list_favorites(struct db *db, struct arena *a, const char *client_id,
+			 struct store_practice **items_out, size_t *n_out)
+{
+	const char *params[1] = {client_id};
+	PGresult *res;
+	int rc;
+
+	rc = db_exec(db,
+		     "SELECT " PRACTICE_COLS " FROM favorites f "
+		     "JOIN practices p ON p.account_id = f.practitioner_id "
+		     "JOIN accounts a ON a.id = p.account_id "
+		     "WHERE f.client_id = $1 AND " LISTED_SQL
+		     " ORDER BY f.created_at DESC LIMIT 500",
+		     1, params, &res);
+	if (rc)
+		return rc;
+	rc = read_practices(a, res, 500, items_out, n_out);
+	PQclear(res);
+	return rc;
+}
+
+int store_export(struct db *db, struct arena *a, const char *id,
+		 char **json_out)
+{
+	const char *params[1] = {id};
+	PGresult *res;
+	int rc;
+
+	rc = db_exec(
+		db,
+		"SELECT json_build_object("
+		"'account', (SELECT to_jsonb(x) - 'password_hash' FROM accounts x "
+		"WHERE x.id = $1), "
+		"'company', (SELECT to_jsonb(c) FROM companies c "
+		"WHERE c.account_id = $1), "
+		"'practice', (SELECT to_jsonb(p) - 'search' - 'sort_key' - "
+		"'city_key' FROM practices p WHERE p.account_id = $1), "
+		"'sessions', (SELECT coalesce(jsonb_agg(jsonb_build_object("
+		"'id', s.id, 'created_at', s.created_at, 'last_seen_at', "
+		"s.last_seen_at, 'expires_at', s.expires_at, 'user_agent', "
+		"s.user_agent)), '[]') FROM sessions s WHERE s.account_id = $1), "
+		"'favorites', (SELECT coalesce(jsonb_agg(jsonb_build_object("
+		"'practitioner_id', f.practitioner_id, 'created_at', "
+		"f.created_at)), '[]') FROM favorites f WHERE f.client_id = $1), "
+		"'connection_log', (SELECT coalesce(jsonb_agg(jsonb_build_object("
+		"'at', l.at, 'client_ip', l.client_ip, 'user_agent', "
+		"l.user_agent, 'outcome', l.outcome) ORDER BY l.at), '[]') "
+		"FROM connection_log l WHERE l.account_id = $1))::text",
+		1, params, &res);
+	if (rc)
+		return rc;
+	*json_out = col_str(a, res, 0, 0);
+	rc = *json_out ? 0 : ERR_NOMEM;
+	PQclear(res);
+	return rc;
+}
+
+int store_sweep_connection_log(struct db *db, int64_t cutoff_ms, long *n_out)
+{
+	char cutoff[24];
+	const char *params[1] = {cutoff};
+	PGresult *res;
+	int rc;
+
+	snprintf(cutoff, sizeof(cutoff), "%" PRId64, cutoff_ms);
+	rc = db_exec(db,
+		     "DELETE FROM connection_log WHERE at < "
+		     "to_timestamp($1::bigint / 1000.0)",
+		     1, params, &res);
+	if (rc)
+		return rc;
+	*n_out = affected(res);
+	PQclear(res);
+	return 0;
+}
+
+int store_purge_expired(struct db *db, long *n_out)
+{
+	PGresult *res;
+	long n = 0;
+	int rc;
+
+	rc = db_exec(db, "DELETE FROM sessions WHERE expires_at <= now()", 0,
+		     NULL, &res);
+	if (rc)
+		return rc;
+	n += affected(res);
+	PQclear(res);
+	rc = db_exec(db, "DELETE FROM tokens WHERE expires_at <= now()", 0,
+		     NULL, &res);
+	if (rc)
+		return rc;
+	n += affected(res);
+	PQclear(res);
+	*n_out = n;
+	return 0;
+}

@@ -1,0 +1,719 @@
+"""Accounts and authentication through the gateway (issue 4).
+
+One stack for the module; accounts runs with a short login-throttling window
+(config/accounts.env) so that throttling can be seen to engage and release.
+Tokens that the notifications service would e-mail are read from the
+accounts outbox (the event payload), so the flows do not depend on mail; the
+verification and reset mails themselves are checked in their own tests.
+"""
+
+import glob
+import json
+import os
+import re
+import sys
+import time
+import unittest
+
+from creneau_stack import Stack, run_tests
+
+PASSWORD = "Tr3s-b0n-mdp!"
+STACK = None
+_counter = [0]
+
+
+def unique_email(tag="user"):
+    _counter[0] += 1
+    return "%s.%d.%d@Example.org" % (tag, os.getpid(), _counter[0])
+
+
+def decode_pb(data):
+    """A flat protobuf message as {field number: value} (strings decoded)."""
+    i, out = 0, {}
+
+    def varint():
+        nonlocal i
+        value, shift = 0, 0
+        while True:
+            byte = data[i]
+            i += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                return value
+
+    while i < len(data):
+        key = varint()
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            out[field] = varint()
+        elif wire == 2:
+            n = varint()
+            raw = data[i:i + n]
+            i += n
+            out.setdefault(field, raw.decode("utf-8", "replace"))
+        else:
+            raise ValueError("wire type %d" % wire)
+    return out
+
+
+def outbox_events(topic):
+    rc, out, err = STACK.psql(
+        "SELECT encode(payload, 'hex') FROM events_outbox WHERE topic = '%s' "
+        "ORDER BY id" % topic, role="accounts")
+    assert rc == 0, err
+    return [decode_pb(bytes.fromhex(line)) for line in out.split()]
+
+
+def verification_token(account_id):
+    for ev in reversed(outbox_events("account.created") +
+                       outbox_events("account.email_verification_requested")):
+        if ev.get(1) == account_id:
+            return ev.get(6) if 6 in ev and len(str(ev[6])) > 30 else ev.get(4)
+    raise AssertionError("no verification event for %s" % account_id)
+
+
+def reset_token(account_id):
+    for ev in reversed(outbox_events("password_reset.requested")):
+        if ev.get(1) == account_id:
+            return ev[4]
+    raise AssertionError("no reset event for %s" % account_id)
+
+
+def http(method, path, body=None, token=None, headers=None, raw=None):
+    hdrs = dict(headers or {})
+    if token:
+        hdrs["Authorization"] = "Bearer " + token
+    return STACK.http(method, path, body=body, headers=hdrs, raw=raw)
+
+
+def signup(role="client", email=None, password=PASSWORD, **extra):
+    body = {"role": role, "email": email or unique_email(role),
+            "password": password, "first_name": "Camille",
+            "last_name": "Durand", "accept_terms": True}
+    body.update(extra)
+    status, _, reply = http("POST", "/v1/accounts", body)
+    assert status == 201, (status, reply)
+    return reply
+
+
+def verify(account):
+    status, _, reply = http("POST", "/v1/email-verifications/confirm",
+                            {"token": verification_token(account["id"])})
+    assert status == 204, (status, reply)
+
+
+def login(email, password=PASSWORD, headers=None):
+    status, hdrs, reply = http("POST", "/v1/sessions",
+                               {"email": email, "password": password},
+                               headers=headers)
+    assert status == 201, (status, reply)
+    return reply, hdrs
+
+
+def new_user(role="client", verified=True):
+    account = signup(role)
+    if verified:
+        verify(account)
+    session, _ = login(account["email"])
+    return account, session["token"]
+
+
+def practice(display_name, specialties, city, postcode, region, bio=""):
+    return {"display_name": display_name, "specialties": specialties,
+            "city": city, "postcode": postcode, "region": region,
+            "bio": bio, "languages": ["fr"]}
+
+
+def wait_for_mail(needle, timeout=15):
+    """Text of the first mail under the stack's mail dir containing needle,
+    or None after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in glob.glob(os.path.join(STACK.mail_dir, "**", "*"),
+                              recursive=True):
+            if not os.path.isfile(path):
+                continue
+            try:
+                with open(path, "rb") as f:
+                    text = f.read().decode("utf-8", "replace")
+            except OSError:
+                continue
+            unfolded = re.sub(r"=\r?\n", "", text)
+            if needle in unfolded or needle in text:
+                return unfolded
+        time.sleep(0.2)
+    return None
+
+
+class AccountsTest(unittest.TestCase):
+
+    # ---- sign-up, verification, sessions ----
+
+    def test_signup_verify_login_me_logout(self):
+        email = unique_email("flow")
+        account = signup(email=email, phone="06 12 34 56 78",
+                         address="3 rue des Lilas, 69001 Lyon")
+        self.assertEqual(account["email"], email.lower())
+        self.assertFalse(account["email_verified"])
+        self.assertEqual(account["phone"], "+33612345678")
+        self.assertEqual(account["role"], "client")
+        self.assertTrue(account["terms_accepted_at"])
+        self.assertNotIn("password", account)
+        verify(account)
+        session, hdrs = login(email.upper())
+        for key in ("token", "csrf_token", "expires_at", "account"):
+            self.assertTrue(session[key], key)
+        self.assertTrue(session["account"]["email_verified"])
+        cookie = hdrs["Set-Cookie"]
+        self.assertIn("creneau_session=" + session["token"], cookie)
+        for attr in ("HttpOnly", "Secure", "SameSite=Lax"):
+            self.assertIn(attr, cookie)
+        status, _, me = http("GET", "/v1/me", token=session["token"])
+        self.assertEqual(status, 200, me)
+        self.assertEqual(me["id"], account["id"])
+        status, _, _ = http("DELETE", "/v1/sessions/current",
+                            token=session["token"])
+        self.assertEqual(status, 204)
+        status, _, body = http("GET", "/v1/me", token=session["token"])
+        self.assertEqual(status, 401, body)
+        # the token itself never reaches a log
+        for service in ("accounts", "gateway"):
+            self.assertNotIn(session["token"], STACK.log(service))
+            self.assertNotIn(email.lower(), STACK.log(service))
+
+    def test_verification_token_single_use(self):
+        account = signup()
+        token = verification_token(account["id"])
+        self.assertEqual(http("POST", "/v1/email-verifications/confirm",
+                              {"token": token})[0], 204)
+        status, _, body = http("POST", "/v1/email-verifications/confirm",
+                               {"token": token})
+        self.assertEqual(status, 400)
+        self.assertEqual(body["error"]["field"], "token")
+        status, _, body = http("POST", "/v1/email-verifications/confirm",
+                               {"token": "not-a-token"})
+        self.assertEqual(status, 400)
+
+    def test_verification_mail(self):
+        account = signup()
+        token = verification_token(account["id"])
+        mail = wait_for_mail(token)
+        if mail is None and not glob.glob(os.path.join(STACK.mail_dir, "*")):
+            self.skipTest("notifications writes no mail yet")
+        self.assertIsNotNone(mail, "no mail carries the verification link")
+        self.assertIn(account["email"], mail)
+
+    def test_duplicate_email_any_case(self):
+        email = unique_email("dup")
+        signup(email=email)
+        for variant in (email, email.upper(), " " + email.lower() + " "):
+            status, _, body = http("POST", "/v1/accounts", {
+                "role": "practitioner", "email": variant,
+                "password": PASSWORD, "first_name": "A", "last_name": "B",
+                "accept_terms": True})
+            self.assertEqual(status, 409, body)
+            self.assertEqual(body["error"]["field"], "email")
+
+    def test_weak_passwords_refused(self):
+        email = unique_email("weak")
+        local = email.split("@")[0]
+        for password in ("court1!", "seulementdeslettres", "123456789012",
+                         "sanschiffre!!", "Azerty123!", "P@ssw0rd2024",
+                         "X" + local + "9!"):
+            status, _, body = http("POST", "/v1/accounts", {
+                "role": "client", "email": email, "password": password,
+                "first_name": "A", "last_name": "B", "accept_terms": True})
+            self.assertEqual(status, 400, (password, body))
+            self.assertEqual(body["error"]["field"], "password")
+        # nothing was created
+        status, _, _ = http("POST", "/v1/sessions",
+                            {"email": email, "password": "Azerty123!"})
+        self.assertEqual(status, 401)
+
+    def test_bad_input_names_the_field(self):
+        good = {"role": "client", "email": unique_email("bad"),
+                "password": PASSWORD, "first_name": "A", "last_name": "B",
+                "accept_terms": True}
+        cases = [("role", "admin"), ("role", "robot"), ("email", "nope"),
+                 ("first_name", ""), ("last_name", "x" * 101),
+                 ("phone", "12ab"), ("accept_terms", False),
+                 ("address", "y" * 400)]
+        for field, value in cases:
+            body = dict(good, **{field: value})
+            status, _, reply = http("POST", "/v1/accounts", body)
+            self.assertIn(status, (400, 413), (field, reply))
+            self.assertEqual(reply["error"]["field"], field, reply)
+        # wrong JSON type
+        status, _, reply = http("POST", "/v1/accounts",
+                                dict(good, accept_terms="yes"))
+        self.assertEqual(status, 400)
+        self.assertEqual(reply["error"]["field"], "accept_terms")
+        # unknown fields are ignored
+        status, _, reply = http("POST", "/v1/accounts",
+                                dict(good, favourite_colour="blue"))
+        self.assertEqual(status, 201, reply)
+        # SQL goes through parameters only
+        status, _, reply = http("GET", "/v1/practitioners?q=%27%3B+DROP+"
+                                "TABLE+accounts%3B+--")
+        self.assertEqual(status, 200, reply)
+
+    def test_login_one_message_for_any_failure(self):
+        account, _ = new_user()
+        status1, _, body1 = http("POST", "/v1/sessions", {
+            "email": account["email"], "password": "Wrong-pass-123"})
+        status2, _, body2 = http("POST", "/v1/sessions", {
+            "email": unique_email("ghost"), "password": "Wrong-pass-123"})
+        self.assertEqual((status1, status2), (401, 401))
+        self.assertEqual(body1["error"], body2["error"])
+        # the same time taken, give or take: an unknown e-mail still pays
+        # for one argon2id verification
+        def timed(email):
+            start = time.monotonic()
+            http("POST", "/v1/sessions",
+                 {"email": email, "password": "Wrong-pass-123"},
+                 headers={"X-Real-IP": "198.51.100.%d" % (_counter[0] % 200)})
+            return time.monotonic() - start
+        known = min(timed(account["email"]) for _ in range(2))
+        unknown = min(timed(unique_email("ghost")) for _ in range(2))
+        self.assertLess(abs(known - unknown), max(known, unknown) * 0.6 + 0.02)
+
+    def test_throttling_engages_and_releases(self):
+        account, _ = new_user()
+        ip = {"X-Real-IP": "203.0.113.7"}
+        for _ in range(3):
+            status, _, _ = http("POST", "/v1/sessions", {
+                "email": account["email"], "password": "Wrong-pass-123"},
+                headers=ip)
+            self.assertEqual(status, 401)
+        status, hdrs, body = http("POST", "/v1/sessions", {
+            "email": account["email"], "password": PASSWORD}, headers=ip)
+        self.assertEqual(status, 429, body)
+        self.assertGreaterEqual(int(hdrs["Retry-After"]), 1)
+        time.sleep(int(hdrs["Retry-After"]) + 0.5)
+        status, _, body = http("POST", "/v1/sessions", {
+            "email": account["email"], "password": PASSWORD}, headers=ip)
+        self.assertEqual(status, 201, body)
+        # every attempt is in the connection log, with its time and category
+        rc, out, err = STACK.psql(
+            "SELECT outcome, sweep_category FROM connection_log "
+            "WHERE account_id = '%s' OR client_ip = '203.0.113.7' "
+            "ORDER BY at" % account["id"], role="accounts")
+        self.assertEqual(rc, 0, err)
+        outcomes = [line.split("|")[0] for line in out.split()]
+        self.assertIn("bad_credentials", outcomes)
+        self.assertIn("throttled", outcomes)
+        self.assertEqual(outcomes[-1], "success")
+        self.assertTrue(all(line.endswith("|connection_log")
+                            for line in out.split()))
+
+    def test_throttling_per_ip(self):
+        ip = {"X-Real-IP": "192.0.2.99"}
+        codes = []
+        for _ in range(8):
+            status, _, _ = http("POST", "/v1/sessions", {
+                "email": unique_email("spray"), "password": "Wrong-pass-1"},
+                headers=ip)
+            codes.append(status)
+        self.assertIn(429, codes)
+        self.assertEqual(codes[0], 401)
+
+    def test_sessions_list_and_revoke_within_a_second(self):
+        account, token_a = new_user()
+        session_b, _ = login(account["email"])
+        token_b = session_b["token"]
+        status, _, listed = http("GET", "/v1/me/sessions", token=token_a)
+        self.assertEqual(status, 200)
+        self.assertEqual(len(listed["items"]), 2)
+        self.assertEqual(sum(1 for s in listed["items"] if s["current"]), 1)
+        other = [s for s in listed["items"] if not s["current"]][0]
+        # B is validated and cached by the gateway
+        self.assertEqual(http("GET", "/v1/me", token=token_b)[0], 200)
+        status, _, _ = http("DELETE", "/v1/me/sessions/" + other["id"],
+                            token=token_a)
+        self.assertEqual(status, 204)
+        revoked_at = time.monotonic()
+        while True:
+            status = http("GET", "/v1/me", token=token_b)[0]
+            elapsed = time.monotonic() - revoked_at
+            if status == 401:
+                break
+            self.assertEqual(status, 200)
+            self.assertLess(elapsed, 1.0, "revoked session still works")
+            time.sleep(0.05)
+        self.assertLessEqual(elapsed, 1.0)
+        self.assertEqual(http("GET", "/v1/me", token=token_a)[0], 200)
+
+    def test_cookie_and_csrf(self):
+        account, _ = new_user()
+        session, hdrs = login(account["email"])
+        cookie = {"Cookie": "theme=dark; creneau_session=" + session["token"]}
+        status, _, me = http("GET", "/v1/me", headers=cookie)
+        self.assertEqual(status, 200, me)
+        status, _, body = http("PATCH", "/v1/me", {"first_name": "Zoé"},
+                               headers=cookie)
+        self.assertEqual(status, 403, body)
+        status, _, body = http("PATCH", "/v1/me", {"first_name": "Zoé"},
+                               headers=dict(cookie, **{
+                                   "X-CSRF-Token": "x" * 43}))
+        self.assertEqual(status, 403, body)
+        status, _, body = http("PATCH", "/v1/me", {"first_name": "Zoé"},
+                               headers=dict(cookie, **{
+                                   "X-CSRF-Token": session["csrf_token"]}))
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["first_name"], "Zoé")
+        status, hdrs, _ = http("DELETE", "/v1/sessions/current",
+                               headers=dict(cookie, **{
+                                   "X-CSRF-Token": session["csrf_token"]}))
+        self.assertEqual(status, 204)
+        self.assertIn("Max-Age=0", hdrs["Set-Cookie"])
+
+    # ---- password reset, profile, password change ----
+
+    def test_reset_flow(self):
+        account, token = new_user()
+        status, _, _ = http("POST", "/v1/password-resets",
+                            {"email": account["email"].upper()})
+        self.assertEqual(status, 202)
+        status, _, body = http("POST", "/v1/password-resets",
+                               {"email": unique_email("nobody")})
+        self.assertEqual(status, 202, body)
+        reset = reset_token(account["id"])
+        mail = wait_for_mail(reset, timeout=10)
+        if mail is not None:
+            self.assertIn(account["email"], mail)
+        status, _, body = http("POST", "/v1/password-resets/confirm",
+                               {"token": reset, "password": "faible"})
+        self.assertEqual(status, 400)
+        self.assertEqual(body["error"]["field"], "password")
+        new_password = "Nouveau#mot2passe"
+        status, _, body = http("POST", "/v1/password-resets/confirm",
+                               {"token": reset, "password": new_password})
+        self.assertEqual(status, 204, body)
+        # single use
+        status, _, _ = http("POST", "/v1/password-resets/confirm",
+                            {"token": reset, "password": "Encore#un2autre"})
+        self.assertEqual(status, 400)
+        # every session revoked (within the gateway's second)
+        time.sleep(1.0)
+        self.assertEqual(http("GET", "/v1/me", token=token)[0], 401)
+        self.assertEqual(http("POST", "/v1/sessions", {
+            "email": account["email"], "password": PASSWORD})[0], 401)
+        login(account["email"], new_password)
+
+    def test_reset_mail_only_when_account_exists(self):
+        before = len(outbox_events("password_reset.requested"))
+        ghost = unique_email("ghost")
+        self.assertEqual(http("POST", "/v1/password-resets",
+                              {"email": ghost})[0], 202)
+        self.assertEqual(len(outbox_events("password_reset.requested")),
+                         before)
+
+    def test_profile_update_and_email_reverification(self):
+        account, token = new_user()
+        status, _, me = http("PATCH", "/v1/me", {
+            "first_name": "Léa", "phone": "+33 1 45 67 89 01",
+            "address": "1 place Bellecour, Lyon"}, token=token)
+        self.assertEqual(status, 200, me)
+        self.assertEqual((me["first_name"], me["phone"]),
+                         ("Léa", "+33145678901"))
+        self.assertEqual(me["last_name"], "Durand")  # untouched
+        status, _, me = http("PATCH", "/v1/me", {"phone": ""}, token=token)
+        self.assertEqual(me["phone"], "")
+        new_email = unique_email("moved")
+        status, _, me = http("PATCH", "/v1/me", {"email": new_email},
+                             token=token)
+        self.assertEqual(status, 200, me)
+        # the new address counts only once verified
+        self.assertEqual(me["email"], account["email"])
+        self.assertEqual(me["pending_email"], new_email.lower())
+        verify(account)
+        status, _, me = http("GET", "/v1/me", token=token)
+        self.assertEqual(me["email"], new_email.lower())
+        self.assertEqual(me["pending_email"], "")
+        login(new_email)
+        status, _, body = http("PATCH", "/v1/me", {"first_name": ""},
+                               token=token)
+        self.assertEqual(status, 400)
+        self.assertEqual(body["error"]["field"], "first_name")
+
+    def test_change_password_revokes_sessions(self):
+        account, token = new_user()
+        status, _, body = http("PUT", "/v1/me/password", {
+            "current_password": "Wrong-pass-123",
+            "password": "Autre#mot2passe"}, token=token)
+        self.assertEqual(status, 403, body)
+        status, _, body = http("PUT", "/v1/me/password", {
+            "current_password": PASSWORD, "password": "azerty"},
+            token=token)
+        self.assertEqual(status, 400)
+        status, _, body = http("PUT", "/v1/me/password", {
+            "current_password": PASSWORD, "password": "Autre#mot2passe"},
+            token=token)
+        self.assertEqual(status, 204, body)
+        time.sleep(1.0)
+        self.assertEqual(http("GET", "/v1/me", token=token)[0], 401)
+        login(account["email"], "Autre#mot2passe")
+
+    # ---- practitioners ----
+
+    def test_siret_validation(self):
+        _, token = new_user("practitioner")
+        company = {"legal_name": "Bien-Être SARL", "siret": "732 829 320 00074",
+                   "address": "12 rue Victor Hugo, 69002 Lyon",
+                   "phone": "04 72 00 00 00"}
+        status, _, body = http("PUT", "/v1/me/company", company, token=token)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["siret"], "73282932000074")
+        self.assertEqual(body["phone"], "+33472000000")
+        for bad in ("73282932000075", "7328293200007", "abcdefghijklmn", ""):
+            status, _, body = http("PUT", "/v1/me/company",
+                                   dict(company, siret=bad), token=token)
+            self.assertEqual(status, 400, (bad, body))
+            self.assertEqual(body["error"]["field"], "siret")
+        status, _, body = http("GET", "/v1/me/company", token=token)
+        self.assertEqual(body["siret"], "73282932000074")
+
+    def test_directory(self):
+        tag = "dir%d" % os.getpid()
+        people = {
+            "kine": practice("Élodie Kinésiologue " + tag,
+                             ["kinésiologie"], "Saint-Étienne", "42000",
+                             "auvergne-rhone-alpes",
+                             "Séances de kinésiologie et réflexologie"),
+            "sophro": practice("Marc Sophrologue " + tag, ["sophrologie"],
+                               "Rennes", "35000", "Bretagne",
+                               "Sophrologie pour le sommeil"),
+            "massage": practice("Anne Massages " + tag,
+                                ["massage-bien-etre", "reiki"], "Paris",
+                                "75011", "ile-de-france",
+                                "Massage bien-être et reiki"),
+        }
+        ids = {}
+        for key, body in people.items():
+            account, token = new_user("practitioner")
+            status, _, reply = http("PUT", "/v1/me/practice", body,
+                                    token=token)
+            self.assertEqual(status, 200, reply)
+            ids[key] = account["id"]
+        # an unverified practitioner does not appear
+        hidden = signup("practitioner")
+        _, hidden_token = None, login(hidden["email"])[0]["token"]
+        http("PUT", "/v1/me/practice",
+             practice("Caché " + tag, ["yoga"], "Lyon", "69001",
+                      "auvergne-rhone-alpes"), token=hidden_token)
+
+        def found(query):
+            status, _, body = http("GET", "/v1/practitioners?" + query)
+            self.assertEqual(status, 200, (query, body))
+            return {item["id"] for item in body["items"]} & set(
+                ids.values()) | ({hidden["id"]} & {
+                    item["id"] for item in body["items"]})
+
+        self.assertEqual(found("q=" + tag), set(ids.values()))
+        self.assertEqual(found("specialty=kinesiologie"), {ids["kine"]})
+        self.assertEqual(found("specialty=Kin%C3%A9siologie"), {ids["kine"]})
+        self.assertEqual(found("region=bretagne"), {ids["sophro"]})
+        self.assertEqual(found("city=saint-etienne"), {ids["kine"]})
+        self.assertEqual(found("city=Saint-%C3%89tienne"), {ids["kine"]})
+        self.assertEqual(found("postcode=75"), {ids["massage"]})
+        self.assertEqual(found("q=kinesiologie"), {ids["kine"]})
+        self.assertEqual(found("q=r%C3%A9flexologie"), {ids["kine"]})
+        self.assertEqual(found("q=reflexologie+" + tag), {ids["kine"]})
+        self.assertEqual(found("q=sommeil"), {ids["sophro"]})
+        self.assertEqual(found("q=" + tag + "&specialty=reiki"),
+                         {ids["massage"]})
+        self.assertEqual(found("q=yoga+" + tag), set())
+        status, _, body = http("GET", "/v1/practitioners?region=baviere")
+        self.assertEqual(status, 400)
+        self.assertEqual(body["error"]["field"], "region")
+        # paging with cursors walks every match once
+        seen, cursor = [], ""
+        while True:
+            status, _, body = http("GET", "/v1/practitioners?limit=1&q=%s%s"
+                                   % (tag, "&cursor=" + cursor
+                                      if cursor else ""))
+            self.assertEqual(status, 200, body)
+            seen += [item["id"] for item in body["items"]]
+            cursor = body["next_cursor"]
+            if not cursor:
+                break
+        self.assertEqual(sorted(seen), sorted(ids.values()))
+        # the public profile, and nothing for the hidden one
+        status, _, body = http("GET", "/v1/practitioners/" + ids["kine"])
+        self.assertEqual(status, 200)
+        self.assertEqual(body["city"], "Saint-Étienne")
+        self.assertNotIn("email", body)
+        self.assertEqual(http("GET", "/v1/practitioners/" + hidden["id"])[0],
+                         404)
+        # a suspended practitioner disappears
+        rc, _, err = STACK.psql(
+            "UPDATE accounts SET subscription_status = 'suspended' "
+            "WHERE id = '%s'" % ids["sophro"], role="accounts")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(found("q=" + tag), {ids["kine"], ids["massage"]})
+        self.assertEqual(http("GET", "/v1/practitioners/" + ids["sophro"])[0],
+                         404)
+
+    def test_reference_lists(self):
+        status, _, body = http("GET", "/v1/regions")
+        self.assertEqual(status, 200)
+        self.assertEqual(len(body["items"]), 18)
+        status, _, body = http("GET", "/v1/specialties")
+        codes = {item["code"] for item in body["items"]}
+        for code in ("naturopathie", "sophrologie", "kinesiologie",
+                     "reflexologie", "hypnose", "shiatsu", "reiki",
+                     "massage-bien-etre", "art-therapie", "yoga",
+                     "meditation", "nutrition"):
+            self.assertIn(code, codes)
+
+    def test_trial_state(self):
+        account, token = new_user("practitioner")
+        status, _, me = http("GET", "/v1/me", token=token)
+        self.assertEqual(me["subscription_status"], "trial")
+        self.assertTrue(me["trial_ends_at"])
+
+    def test_favorites(self):
+        pract, ptoken = new_user("practitioner")
+        http("PUT", "/v1/me/practice",
+             practice("Favori Naturo", ["naturopathie"], "Nantes", "44000",
+                      "pays-de-la-loire"), token=ptoken)
+        _, ctoken = new_user("client")
+        path = "/v1/me/favorites/" + pract["id"]
+        self.assertEqual(http("PUT", path, token=ctoken)[0], 204)
+        self.assertEqual(http("PUT", path, token=ctoken)[0], 204)
+        status, _, body = http("GET", "/v1/me/favorites", token=ctoken)
+        self.assertEqual([i["id"] for i in body["items"]], [pract["id"]])
+        self.assertEqual(http("PUT", "/v1/me/favorites/"
+                              "00000000-0000-4000-8000-000000000000",
+                              token=ctoken)[0], 404)
+        self.assertEqual(http("PUT", "/v1/me/favorites/junk",
+                              token=ctoken)[0], 404)
+        self.assertEqual(http("GET", "/v1/me/favorites", token=ptoken)[0],
+                         403)
+        self.assertEqual(http("DELETE", path, token=ctoken)[0], 204)
+        self.assertEqual(http("DELETE", path, token=ctoken)[0], 404)
+        status, _, body = http("GET", "/v1/me/favorites", token=ctoken)
+        self.assertEqual(body["items"], [])
+
+    # ---- deletion ----
+
+    def test_deletion(self):
+        pract, ptoken = new_user("practitioner")
+        http("PUT", "/v1/me/practice",
+             practice("Bientôt Parti", ["hypnose"], "Lille", "59000",
+                      "hauts-de-france"), token=ptoken)
+        account, token = new_user("client")
+        http("PUT", "/v1/me/favorites/" + pract["id"], token=token)
+        status, _, body = http("DELETE", "/v1/me", {"password": "nope-Nope-1"},
+                               token=token)
+        self.assertEqual(status, 403, body)
+        status, _, body = http("DELETE", "/v1/me", {"password": PASSWORD},
+                               token=token)
+        self.assertEqual(status, 202, body)
+        time.sleep(1.0)
+        self.assertEqual(http("GET", "/v1/me", token=token)[0], 401)
+        self.assertEqual(http("POST", "/v1/sessions", {
+            "email": account["email"], "password": PASSWORD})[0], 401)
+        for table, column in (("accounts", "id"), ("sessions", "account_id"),
+                              ("favorites", "client_id"),
+                              ("tokens", "account_id")):
+            rc, out, err = STACK.psql("SELECT count(*) FROM %s WHERE %s = "
+                                      "'%s'" % (table, column, account["id"]),
+                                      role="accounts")
+            self.assertEqual((rc, out.strip()), (0, "0"), (table, err))
+        deleted = [ev for ev in outbox_events("account.deleted")
+                   if ev.get(1) == account["id"]]
+        self.assertEqual(len(deleted), 1)
+        # the address is free again
+        signup(email=account["email"])
+
+    # ---- authorisation ----
+
+    def test_no_account_reaches_another(self):
+        """Every accounts route, called with A's credentials (or none), never
+        shows or changes B's data."""
+        a_acc, a_tok = new_user("practitioner")
+        b_acc, b_tok = new_user("practitioner")
+        c_acc, c_tok = new_user("client")
+        http("PUT", "/v1/me/company", {
+            "legal_name": "B SAS", "siret": "73282932000074",
+            "address": "B street", "phone": ""}, token=b_tok)
+        http("PUT", "/v1/me/practice",
+             practice("B Pratique", ["shiatsu"], "Dijon", "21000",
+                      "bourgogne-franche-comte"), token=b_tok)
+        b_sessions = http("GET", "/v1/me/sessions", token=b_tok)[2]["items"]
+        b_sid = b_sessions[0]["id"]
+        table = [
+            # (method, path, body, token, expected statuses)
+            ("GET", "/v1/me", None, None, {401}),
+            ("PATCH", "/v1/me", {"first_name": "X"}, None, {401}),
+            ("DELETE", "/v1/me", {"password": PASSWORD}, None, {401}),
+            ("PUT", "/v1/me/password", {"current_password": PASSWORD,
+                                        "password": "Zz#12345678"}, None,
+             {401}),
+            ("GET", "/v1/me/sessions", None, None, {401}),
+            ("DELETE", "/v1/me/sessions/" + b_sid, None, None, {401}),
+            ("DELETE", "/v1/me/sessions/" + b_sid, None, a_tok, {404}),
+            ("DELETE", "/v1/sessions/current", None, None, {401}),
+            ("GET", "/v1/me/company", None, None, {401}),
+            ("GET", "/v1/me/company", None, c_tok, {403}),
+            ("PUT", "/v1/me/company", {"legal_name": "C"}, c_tok, {403}),
+            ("GET", "/v1/me/practice", None, c_tok, {403}),
+            ("PUT", "/v1/me/practice", {"display_name": "C"}, c_tok, {403}),
+            ("GET", "/v1/me/favorites", None, None, {401}),
+            ("GET", "/v1/me/favorites", None, a_tok, {403}),
+            ("PUT", "/v1/me/favorites/" + b_acc["id"], None, None, {401}),
+            ("PUT", "/v1/me/favorites/" + b_acc["id"], None, a_tok, {403}),
+            ("DELETE", "/v1/me/favorites/" + b_acc["id"], None, a_tok,
+             {403}),
+        ]
+        for method, path, body, token, expected in table:
+            status, _, reply = http(method, path, body, token=token)
+            self.assertIn(status, expected, (method, path, reply))
+        # A's own views show only A
+        status, _, me = http("GET", "/v1/me", token=a_tok)
+        self.assertEqual(me["id"], a_acc["id"])
+        self.assertEqual(http("GET", "/v1/me/company", token=a_tok)[0], 404)
+        self.assertEqual(http("GET", "/v1/me/practice", token=a_tok)[0], 404)
+        ids = {s["id"] for s in http("GET", "/v1/me/sessions",
+                                     token=a_tok)[2]["items"]}
+        self.assertNotIn(b_sid, ids)
+        # a principal smuggled in the body changes nothing
+        status, _, me = http("PATCH", "/v1/me", {"id": b_acc["id"],
+                                                  "account_id": b_acc["id"],
+                                                  "first_name": "Aline"},
+                             token=a_tok)
+        self.assertEqual(me["id"], a_acc["id"])
+        # B is untouched and still signed in
+        status, _, b_me = http("GET", "/v1/me", token=b_tok)
+        self.assertEqual(status, 200)
+        self.assertEqual(b_me["first_name"], "Camille")
+        self.assertEqual(http("GET", "/v1/me/company",
+                              token=b_tok)[2]["legal_name"], "B SAS")
+        # a forged or unknown Bearer token is refused
+        self.assertEqual(http("GET", "/v1/me", token="A" * 43)[0], 401)
+        self.assertEqual(http("GET", "/v1/me", token="garbage")[0], 401)
+
+
+def setUpModule():
+    global STACK
+    STACK = Stack()
+    STACK.up()
+    with open(os.path.join(STACK.home, "config", "accounts.env"), "a") as f:
+        f.write("CRENEAU_LOGIN_WINDOW_S=3\nCRENEAU_LOGIN_MAX_PER_EMAIL=3\n"
+                "CRENEAU_LOGIN_MAX_PER_IP=6\n"
+                # tests sign in often: a cheaper (still argon2id) hash
+                "CRENEAU_PWHASH_MEM_MIB=16\n")
+    STACK.stop_service("accounts")
+    STACK.start_service("accounts")
+    STACK.wait_healthy(timeout=60)
+
+
+def tearDownModule():
+    if STACK is not None:
+        STACK.down()
+
+
+if __name__ == "__main__":
+    run_tests()

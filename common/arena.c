@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_BLOCK (8u * 1024)
+#define DEFAULT_BLOCK	(8u * 1024)
 #define MAX_GROWN_BLOCK (1024u * 1024)
-#define ALIGNMENT (alignof(max_align_t))
+#define ALIGNMENT	(alignof(max_align_t))
 
 struct arena_block {
 	struct arena_block *next;
@@ -20,9 +20,9 @@ struct arena_block {
 };
 
 struct arena {
-	size_t block_size;	    /* size of the first block */
-	size_t next_size;	    /* size the next new block asks for */
-	struct arena_block *first;  /* kept across resets */
+	size_t block_size;	     /* size of the first block */
+	size_t next_size;	     /* size the next new block asks for */
+	struct arena_block *first;   /* kept across resets */
 	struct arena_block *current; /* the block allocations come from */
 };
 

@@ -121,6 +121,9 @@ static int assign(const char *program, const struct config_setting *s,
 			*(uint8_t **)s->target = NULL;
 			return 0;
 		}
+		/* keys live in sodium_malloc memory: libsodium must be up */
+		if (secure_init())
+			return ERR_INTERNAL;
 		if (secure_key_from_hex(v, (uint8_t **)s->target)) {
 			fprintf(stderr, "%s: %s: must be 64 hex digits\n",
 				program, s->name);

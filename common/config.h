@@ -11,7 +11,8 @@ enum config_type {
 	CONFIG_STRING, /* target: char ** (strdup'd; freed by config_free) */
 	CONFIG_INT,    /* target: long *, checked against [min, max] */
 	CONFIG_BOOL,   /* target: bool *; true/false/1/0/yes/no/on/off */
-	CONFIG_KEY,    /* target: uint8_t ** (sodium_malloc'd, 32 bytes), hex */
+	CONFIG_KEY,    /* target: uint8_t ** (sodium_malloc'd, 32 bytes), hex;
+			initialises libsodium itself */
 	CONFIG_URLS,   /* target: char **; comma-separated nng URLs, checked */
 };
 

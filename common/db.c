@@ -344,7 +344,11 @@ int db_exec_binary(struct db *db, const char *sql, int nparams,
 
 bool db_ping(struct db *db)
 {
-	int rc = db_exec(db, "SELECT 1", 0, NULL, NULL);
+	int rc;
+
+	if (!db)
+		return false;
+	rc = db_exec(db, "SELECT 1", 0, NULL, NULL);
 
 	/* The first statement after a server restart finds the old
 	 * connection dead; one more try reconnects. */

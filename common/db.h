@@ -37,7 +37,7 @@ void db_close(struct db *db);
 int db_ensure(struct db *db) WARN_UNUSED;
 
 /* db_ping - true when "SELECT 1" succeeds (reconnecting if needed). */
-bool db_ping(struct db *db);
+bool db_ping(struct db *db); /* NULL: false */
 
 /*
  * db_exec - runs one parameterised statement (text parameters, NULL for SQL

@@ -14,9 +14,9 @@
 
 #include "arena.h"
 
-#define JSON_SAFE_INT 9007199254740992.0 /* 2^53 */
+#define JSON_SAFE_INT  9007199254740992.0 /* 2^53 */
 #define PATH_MAX_BYTES 256
-#define ENUM_NAME_MAX 128
+#define ENUM_NAME_MAX  128
 
 /* ---- shared helpers ---- */
 
@@ -176,8 +176,8 @@ static size_t path_push(struct reader *r, const char *name, long index)
 			     index);
 	if (n > 0)
 		r->path_len = old + (size_t)n < sizeof(r->path)
-				      ? old + (size_t)n
-				      : sizeof(r->path) - 1;
+				  ? old + (size_t)n
+				  : sizeof(r->path) - 1;
 	return old;
 }
 
@@ -331,10 +331,10 @@ static int read_bytes(struct reader *r, const cJSON *item,
 		      ProtobufCBinaryData *out)
 {
 	static const int variants[] = {
-		sodium_base64_VARIANT_ORIGINAL,
-		sodium_base64_VARIANT_ORIGINAL_NO_PADDING,
-		sodium_base64_VARIANT_URLSAFE,
-		sodium_base64_VARIANT_URLSAFE_NO_PADDING,
+	    sodium_base64_VARIANT_ORIGINAL,
+	    sodium_base64_VARIANT_ORIGINAL_NO_PADDING,
+	    sodium_base64_VARIANT_URLSAFE,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING,
 	};
 	const char *s;
 	size_t n, cap, len;
@@ -449,8 +449,7 @@ static int read_repeated(struct reader *r, ProtobufCMessage *msg,
 
 	if (!cJSON_IsArray(item))
 		return fail(r, "must be an array");
-	cJSON_ArrayForEach(el, item)
-		count++;
+	count = (size_t)cJSON_GetArraySize(item);
 	if (count) {
 		array = arena_alloc(r->arena, count * size);
 		if (!array)
@@ -523,7 +522,7 @@ static int read_message(struct reader *r, const ProtobufCMessageDescriptor *d,
 		if (!item->string)
 			continue;
 		f = protobuf_c_message_descriptor_get_field_by_name(
-			d, item->string);
+		    d, item->string);
 		if (!f)
 			continue; /* unknown keys are ignored */
 		old = path_push(r, f->name, 0);
@@ -677,8 +676,8 @@ static cJSON *enum_json(const ProtobufCEnumDescriptor *e, int value)
 
 static cJSON *bytes_json(const ProtobufCBinaryData *b)
 {
-	size_t cap = sodium_base64_encoded_len(b->len,
-					       sodium_base64_VARIANT_ORIGINAL);
+	size_t cap =
+	    sodium_base64_encoded_len(b->len, sodium_base64_VARIANT_ORIGINAL);
 	char *text = malloc(cap);
 	cJSON *j;
 
@@ -769,7 +768,7 @@ static bool is_written(const ProtobufCFieldDescriptor *f,
 		       f->id;
 	if (has_presence_flag(f))
 		return *(const protobuf_c_boolean *)(base +
-						      f->quantifier_offset);
+						     f->quantifier_offset);
 	if (f->type == PROTOBUF_C_TYPE_MESSAGE)
 		return *(void *const *)(base + f->offset) != NULL;
 	if (f->type == PROTOBUF_C_TYPE_STRING &&

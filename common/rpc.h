@@ -25,8 +25,10 @@ struct rpc_call; /* one request being handled; valid only inside its handler */
 /*
  * A handler decodes nothing itself: request is already unpacked (into the
  * call's arena) as the method's request type. It builds *reply_out in the
- * call's arena (rpc_call_arena) and returns 0, or returns a negative
- * error_code, after rpc_call_fail() if it has a field or message to say.
+ * call's arena (rpc_call_arena) and returns 0 (a NULL *reply_out sends an
+ * empty reply), or returns a negative error_code, after rpc_call_fail() if
+ * it has a field or message to say. Handlers run on the server's worker
+ * threads, several at once, each with its own db and arena.
  */
 typedef int (*rpc_handler_fn)(struct rpc_call *call,
 			      const ProtobufCMessage *request,
@@ -65,7 +67,10 @@ int rpc_server_start(struct rpc_server **out,
 
 /*
  * rpc_server_stop - stops taking requests, lets in-flight handlers finish
- * and send their replies, joins the workers and frees. NULL is a no-op.
+ * and send their replies, joins the workers and frees. Requests that reached
+ * the socket but no worker are dropped with the connections, and callers
+ * resend them to another replica. Pauses 100 ms before closing the socket
+ * (an nng 1.5.2 shutdown race, see rpc.c). NULL is a no-op.
  */
 void rpc_server_stop(struct rpc_server *srv);
 

@@ -1,4 +1,5 @@
-/* handlers.c - the accounts service's RPCs: decode, validate, execute, encode. */
+/* handlers.c - the accounts service's RPCs: decode, validate, execute, encode.
+ */
 #include "handlers.h"
 
 #include <arpa/inet.h>
@@ -20,11 +21,11 @@
 #include "validate.h"
 
 #define DIRECTORY_LIMIT_DEFAULT 20
-#define DIRECTORY_LIMIT_MAX 100
-#define MAX_LIST_ITEMS 10
-#define CURSOR_MAX 400
-#define QUERY_MAX 200
-#define USER_AGENT_MAX 256
+#define DIRECTORY_LIMIT_MAX	100
+#define MAX_LIST_ITEMS		10
+#define CURSOR_MAX		400
+#define QUERY_MAX		200
+#define USER_AGENT_MAX		256
 
 /* ---- small helpers ---- */
 
@@ -49,8 +50,9 @@ static void *new_msg(struct rpc_call *call, size_t size,
 }
 
 /* A new, initialised reply message of type in the call's arena, or NULL. */
-#define NEW_MSG(call, type, name)                                            \
-	((type *)new_msg(call, sizeof(type), &creneau__v1__##name##__descriptor))
+#define NEW_MSG(call, type, name)                                              \
+	((type *)new_msg(call, sizeof(type),                                   \
+			 &creneau__v1__##name##__descriptor))
 
 /* The signed-in principal's account id, or UNAUTHENTICATED. */
 static int signed_in(struct rpc_call *call, const char **id_out,
@@ -93,12 +95,12 @@ static Creneau__V1__Role role_from_text(const char *role)
 }
 
 static const char *const subscription_names[] = {
-	[CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_NONE] = "none",
-	[CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_TRIAL] = "trial",
-	[CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE] = "active",
-	[CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED] =
-		"suspended",
-	[CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_LAPSED] = "lapsed",
+    [CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_NONE] = "none",
+    [CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_TRIAL] = "trial",
+    [CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE] = "active",
+    [CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED] =
+	"suspended",
+    [CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_LAPSED] = "lapsed",
 };
 
 static Creneau__V1__SubscriptionStatus subscription_from_text(const char *s)
@@ -153,8 +155,7 @@ static int publish(struct rpc_call *call, const char *topic,
 static Creneau__V1__Account *account_reply(struct rpc_call *call,
 					   const struct store_account *a)
 {
-	Creneau__V1__Account *m =
-		NEW_MSG(call, Creneau__V1__Account, account);
+	Creneau__V1__Account *m = NEW_MSG(call, Creneau__V1__Account, account);
 
 	if (!m)
 		return NULL;
@@ -200,8 +201,7 @@ static int reply_account(struct rpc_call *call, const char *id,
 
 static int reply_empty(struct rpc_call *call, ProtobufCMessage **reply_out)
 {
-	Creneau__V1__Empty *m =
-		NEW_MSG(call, Creneau__V1__Empty, empty);
+	Creneau__V1__Empty *m = NEW_MSG(call, Creneau__V1__Empty, empty);
 
 	if (!m)
 		return ERR_NOMEM;
@@ -209,8 +209,8 @@ static int reply_empty(struct rpc_call *call, ProtobufCMessage **reply_out)
 	return 0;
 }
 
-static int check_email(struct rpc_call *call, const char *field,
-		       const char *in, char out[VALIDATE_EMAIL_MAX + 1])
+static int check_email(struct rpc_call *call, const char *field, const char *in,
+		       char out[VALIDATE_EMAIL_MAX + 1])
 {
 	const char *reason;
 	int rc = validate_email(in, out, VALIDATE_EMAIL_MAX + 1, &reason);
@@ -231,8 +231,8 @@ static int check_password(struct rpc_call *call, const char *field,
 	return 0;
 }
 
-static int check_phone(struct rpc_call *call, const char *field,
-		       const char *in, char out[VALIDATE_PHONE_MAX + 1])
+static int check_phone(struct rpc_call *call, const char *field, const char *in,
+		       char out[VALIDATE_PHONE_MAX + 1])
 {
 	const char *reason;
 	int rc = validate_phone(in, out, VALIDATE_PHONE_MAX + 1, &reason);
@@ -321,18 +321,34 @@ static int check_own_password(struct rpc_call *call, const char *id,
 
 /* ---- sign-up and verification ---- */
 
-static int handle_create_account(struct rpc_call *call,
-				 const ProtobufCMessage *request,
-				 ProtobufCMessage **reply_out)
+/*
+ * A sign-up that clashes: the retry of one that succeeded (same
+ * Idempotency-Key and e-mail) gets the same account back; anything else is
+ * the e-mail taken.
+ */
+static int replay_or_conflict(struct rpc_call *call, const char *key,
+			      const char *email, ProtobufCMessage **reply_out)
 {
-	const Creneau__V1__CreateAccountRequest *req = (const void *)request;
-	struct accounts_settings *s = settings_of(call);
-	struct db *db = rpc_call_db(call);
-	char email[VALIDATE_EMAIL_MAX + 1], phone[VALIDATE_PHONE_MAX + 1];
-	char hash[PASSWORD_HASH_TEXT], token[SECURE_TOKEN_TEXT];
 	char id[STORE_ID_TEXT];
-	struct store_new_account in = {0};
-	Creneau__V1__AccountCreated ev = CRENEAU__V1__ACCOUNT_CREATED__INIT;
+	int rc = ERR_NOT_FOUND;
+
+	if (*key)
+		rc = store_find_idempotent(rpc_call_db(call), key, email, id);
+	if (!rc)
+		return reply_account(call, id, reply_out);
+	if (rc != ERR_NOT_FOUND)
+		return rc;
+	return rpc_call_fail(call, ERR_CONFLICT, "email_taken", "email",
+			     "an account already uses this e-mail");
+}
+
+/* Every field of a sign-up; the normalised e-mail and phone come back. */
+static int check_signup(struct rpc_call *call,
+			const Creneau__V1__CreateAccountRequest *req,
+			char email[VALIDATE_EMAIL_MAX + 1],
+			char phone[VALIDATE_PHONE_MAX + 1])
+{
+	struct accounts_settings *s = settings_of(call);
 	int rc;
 
 	if (req->role != CRENEAU__V1__ROLE__ROLE_CLIENT &&
@@ -349,17 +365,60 @@ static int handle_create_account(struct rpc_call *call,
 	if (!req->accept_terms)
 		return invalid(call, ERR_INVALID, "accept_terms",
 			       "must be true");
+	if (strlen(req->idempotency_key) > 200)
+		return invalid(call, ERR_TOO_LARGE, "idempotency_key",
+			       "is too long");
 	if (*req->terms_version && strcmp(req->terms_version, s->terms_version))
-		return rpc_call_fail(call, ERR_RULE, "terms_outdated",
-				     "terms_version",
-				     "the current terms are version %s",
-				     s->terms_version);
-	rc = hash_password(call, req->password, hash);
+		return rpc_call_fail(
+		    call, ERR_RULE, "terms_outdated", "terms_version",
+		    "the current terms are version %s", s->terms_version);
+	return 0;
+}
+
+/* In the caller's transaction: the verification token and the
+ * account.created event that carries it to the mail. */
+static int announce_signup(struct rpc_call *call, const char *id,
+			   const Creneau__V1__CreateAccountRequest *req,
+			   const char *email)
+{
+	Creneau__V1__AccountCreated ev = CRENEAU__V1__ACCOUNT_CREATED__INIT;
+	char token[SECURE_TOKEN_TEXT];
+	int rc;
+
+	rc = new_verification(call, id, email, token,
+			      &ev.verification_expires_at_ms);
+	if (!rc) {
+		ev.account_id = (char *)id;
+		ev.role = req->role;
+		ev.email = (char *)email;
+		ev.first_name = req->first_name;
+		ev.last_name = req->last_name;
+		ev.verification_token = token;
+		rc = publish(call, "account.created", &ev.base);
+	}
+	sodium_memzero(token, sizeof(token));
+	return rc;
+}
+
+static int handle_create_account(struct rpc_call *call,
+				 const ProtobufCMessage *request,
+				 ProtobufCMessage **reply_out)
+{
+	const Creneau__V1__CreateAccountRequest *req = (const void *)request;
+	struct accounts_settings *s = settings_of(call);
+	struct db *db = rpc_call_db(call);
+	char email[VALIDATE_EMAIL_MAX + 1], phone[VALIDATE_PHONE_MAX + 1];
+	char hash[PASSWORD_HASH_TEXT], id[STORE_ID_TEXT];
+	struct store_new_account in = {0};
+	int rc;
+
+	rc = check_signup(call, req, email, phone);
+	if (!rc)
+		rc = hash_password(call, req->password, hash);
 	if (rc)
 		return rc;
-
 	in.role = req->role == CRENEAU__V1__ROLE__ROLE_CLIENT ? "client"
-							     : "practitioner";
+							      : "practitioner";
 	in.email = email;
 	in.password_hash = hash;
 	in.first_name = req->first_name;
@@ -368,39 +427,27 @@ static int handle_create_account(struct rpc_call *call,
 	in.address = req->address;
 	in.terms_version = s->terms_version;
 	in.trial_days = s->trial_days;
+	in.idempotency_key = req->idempotency_key;
 	rc = db_begin(db);
 	if (rc)
 		return rc;
 	rc = store_insert_account(db, &in, id);
-	if (rc == ERR_CONFLICT)
-		rc = rpc_call_fail(call, ERR_CONFLICT, "email_taken", "email",
-				   "an account already uses this e-mail");
-	if (rc)
-		goto out_rollback;
-	rc = new_verification(call, id, email, token,
-			      &ev.verification_expires_at_ms);
-	if (rc)
-		goto out_rollback;
-	ev.account_id = id;
-	ev.role = req->role;
-	ev.email = email;
-	ev.first_name = req->first_name;
-	ev.last_name = req->last_name;
-	ev.verification_token = token;
-	rc = publish(call, "account.created", &ev.base);
-	if (rc)
-		goto out_rollback;
-	rc = db_commit(db);
-	if (rc)
-		goto out_rollback;
-	sodium_memzero(token, sizeof(token));
-	log_info(rpc_call_request_id(call), "account created account=%s role=%s",
-		 id, in.role);
+	if (rc == ERR_CONFLICT) {
+		db_rollback(db);
+		return replay_or_conflict(call, req->idempotency_key, email,
+					  reply_out);
+	}
+	if (!rc)
+		rc = announce_signup(call, id, req, email);
+	if (!rc)
+		rc = db_commit(db);
+	if (rc) {
+		db_rollback(db);
+		return rc;
+	}
+	log_info(rpc_call_request_id(call),
+		 "account created account=%s role=%s", id, in.role);
 	return reply_account(call, id, reply_out);
-out_rollback:
-	db_rollback(db);
-	sodium_memzero(token, sizeof(token));
-	return rc;
 }
 
 static int handle_confirm_email(struct rpc_call *call,
@@ -419,7 +466,8 @@ static int handle_confirm_email(struct rpc_call *call,
 	if (!*req->token)
 		return invalid(call, ERR_INVALID, "token", "is required");
 	if (secure_token_hash(req->token, hash))
-		return rpc_call_fail(call, ERR_INVALID, "invalid_token", "token",
+		return rpc_call_fail(call, ERR_INVALID, "invalid_token",
+				     "token",
 				     "this link is invalid or has expired");
 	rc = db_begin(db);
 	if (rc)
@@ -456,26 +504,154 @@ out_rollback:
 
 /* ---- sessions ---- */
 
+/* Who is trying to sign in, as far as the request tells. */
+struct attempt {
+	char email[VALIDATE_EMAIL_MAX + 1]; /* normalised when valid */
+	char ip[INET6_ADDRSTRLEN];	    /* "" when none or malformed */
+	const char *user_agent;		    /* "" when none or unusable */
+	uint8_t key[SECURE_HASH_BYTES];	    /* throttling key of the e-mail */
+};
+
+static void read_attempt(const Creneau__V1__CreateSessionRequest *req,
+			 struct attempt *at)
+{
+	unsigned char addr[sizeof(struct in6_addr)];
+
+	at->ip[0] = '\0';
+	if (inet_pton(AF_INET, req->client_ip, addr) == 1 ||
+	    inet_pton(AF_INET6, req->client_ip, addr) == 1)
+		snprintf(at->ip, sizeof(at->ip), "%s", req->client_ip);
+	at->user_agent = req->user_agent;
+	if (validate_text(req->user_agent, USER_AGENT_MAX, false, false, NULL))
+		at->user_agent = "";
+	/* an address that cannot exist is still throttled, and still fails
+	 * the same way as one that does not */
+	if (validate_email(req->email, at->email, sizeof(at->email), NULL))
+		snprintf(at->email, sizeof(at->email), "%.*s",
+			 VALIDATE_EMAIL_MAX, req->email);
+	password_login_key(at->email, at->key);
+}
+
+static void log_attempt(struct rpc_call *call, const struct attempt *at,
+			const char *account_id, const char *outcome)
+{
+	if (store_log_attempt(rpc_call_db(call), account_id, at->key, at->ip,
+			      at->user_agent, outcome))
+		log_warn(rpc_call_request_id(call),
+			 "connection log not written outcome=%s", outcome);
+}
+
+/* 429 with Retry-After when this e-mail or address failed too often. */
+static int check_throttle(struct rpc_call *call, const struct attempt *at)
+{
+	struct accounts_settings *s = settings_of(call);
+	int64_t retry = 0;
+	int rc;
+
+	rc = store_throttle(rpc_call_db(call), at->key, at->ip,
+			    s->login_window_s, s->login_max_per_email,
+			    s->login_max_per_ip, &retry);
+	if (rc || retry <= 0)
+		return rc;
+	log_attempt(call, at, NULL, "throttled");
+	rpc_call_retry_after(call, retry);
+	return rpc_call_fail(call, ERR_RATE_LIMITED, "too_many_attempts", NULL,
+			     "too many failed attempts; try again later");
+}
+
+/*
+ * The account whose password this is (*id_out), or the one 401 for any
+ * failure, after the same argon2id work whether the e-mail exists or not.
+ * A hash of an older cost is replaced.
+ */
+static int check_credentials(struct rpc_call *call, const struct attempt *at,
+			     const char *password, char **id_out)
+{
+	struct accounts_settings *s = settings_of(call);
+	char *hash = NULL, fresh[PASSWORD_HASH_TEXT];
+	bool ok;
+	int rc;
+
+	*id_out = NULL;
+	rc = store_get_login(rpc_call_db(call), rpc_call_arena(call), at->email,
+			     id_out, &hash);
+	if (rc && rc != ERR_NOT_FOUND)
+		return rc;
+	ok = password_verify(rc ? s->dummy_hash : hash, password) && !rc;
+	if (!ok) {
+		rc = store_log_attempt(rpc_call_db(call), *id_out, at->key,
+				       at->ip, at->user_agent,
+				       "bad_credentials");
+		if (rc)
+			return rc;
+		return rpc_call_fail(call, ERR_UNAUTHENTICATED,
+				     "invalid_credentials", NULL,
+				     "the e-mail or the password is wrong");
+	}
+	if (password_needs_rehash(hash, &s->cost) &&
+	    !hash_password(call, password, fresh) &&
+	    !store_set_password_hash(rpc_call_db(call), *id_out, fresh))
+		log_info(rpc_call_request_id(call),
+			 "password re-hashed account=%s", *id_out);
+	return 0;
+}
+
+/* A new session for account id: its token, CSRF token and expiry. */
+static int open_session(struct rpc_call *call, const struct attempt *at,
+			const char *id, ProtobufCMessage **reply_out)
+{
+	struct accounts_settings *s = settings_of(call);
+	struct db *db = rpc_call_db(call);
+	Creneau__V1__CreateSessionReply *reply;
+	uint8_t token_hash[SECURE_HASH_BYTES];
+	char token[SECURE_TOKEN_TEXT], sid[STORE_ID_TEXT];
+	struct store_account row;
+	int64_t expires_ms;
+	int rc;
+
+	secure_token_new(token, token_hash);
+	rc = db_begin(db);
+	if (rc)
+		goto out_wipe;
+	rc = store_insert_session(db, id, token_hash, s->session_idle_s,
+				  s->session_max_s, at->user_agent, sid,
+				  &expires_ms);
+	if (!rc)
+		rc = store_log_attempt(db, id, at->key, at->ip, at->user_agent,
+				       "success");
+	if (!rc)
+		rc = store_get_account(db, rpc_call_arena(call), id, &row);
+	if (!rc)
+		rc = db_commit(db);
+	if (rc) {
+		db_rollback(db);
+		goto out_wipe;
+	}
+	reply = NEW_MSG(call, Creneau__V1__CreateSessionReply,
+			create_session_reply);
+	rc = ERR_NOMEM;
+	if (!reply || !(reply->account = account_reply(call, &row)) ||
+	    !(reply->token = arena_strdup(rpc_call_arena(call), token)) ||
+	    !(reply->csrf_token = alloc(call, SECURE_TOKEN_TEXT)) ||
+	    !(reply->expires_at = time_text(call, expires_ms)))
+		goto out_wipe;
+	password_csrf(token, reply->csrf_token);
+	log_info(rpc_call_request_id(call), "signed in account=%s session=%s",
+		 id, sid);
+	*reply_out = &reply->base;
+	rc = 0;
+out_wipe:
+	sodium_memzero(token, sizeof(token));
+	return rc;
+}
+
 static int handle_create_session(struct rpc_call *call,
 				 const ProtobufCMessage *request,
 				 ProtobufCMessage **reply_out)
 {
 	const Creneau__V1__CreateSessionRequest *req = (const void *)request;
-	struct accounts_settings *s = settings_of(call);
-	struct db *db = rpc_call_db(call);
-	struct arena *a = rpc_call_arena(call);
-	char email[VALIDATE_EMAIL_MAX + 1], ip[INET6_ADDRSTRLEN] = "";
-	char token[SECURE_TOKEN_TEXT], sid[STORE_ID_TEXT];
-	char hash_new[PASSWORD_HASH_TEXT];
-	uint8_t key[SECURE_HASH_BYTES], token_hash[SECURE_HASH_BYTES];
-	unsigned char addr[sizeof(struct in6_addr)];
-	const char *ua = req->user_agent;
-	char *id = NULL, *hash = NULL;
-	Creneau__V1__CreateSessionReply *reply;
-	Creneau__V1__Account *acc;
-	struct store_account row;
-	int64_t retry = 0, expires_ms;
-	bool ok;
+	struct attempt at;
+	char *id;
 	int rc;
 
 	if (!*req->email)
@@ -484,85 +660,12 @@ static int handle_create_session(struct rpc_call *call,
 		return invalid(call, ERR_INVALID, "password", "is required");
 	if (strlen(req->password) > VALIDATE_PASSWORD_MAX)
 		return invalid(call, ERR_TOO_LARGE, "password", "is too long");
-	if (inet_pton(AF_INET, req->client_ip, addr) == 1 ||
-	    inet_pton(AF_INET6, req->client_ip, addr) == 1)
-		snprintf(ip, sizeof(ip), "%s", req->client_ip);
-	if (strlen(ua) > USER_AGENT_MAX ||
-	    validate_text(ua, USER_AGENT_MAX, false, false, NULL))
-		ua = "";
-	if (validate_email(req->email, email, sizeof(email), NULL))
-		snprintf(email, sizeof(email), "%.*s", VALIDATE_EMAIL_MAX,
-			 req->email);
-	password_login_key(email, key);
-
-	rc = store_throttle(db, key, ip, s->login_window_s,
-			    s->login_max_per_email, s->login_max_per_ip, &retry);
-	if (rc)
-		return rc;
-	if (retry > 0) {
-		if (store_log_attempt(db, NULL, key, ip, ua, "throttled"))
-			log_warn(rpc_call_request_id(call),
-				 "connection log write failed");
-		rpc_call_retry_after(call, retry);
-		return rpc_call_fail(call, ERR_RATE_LIMITED, "too_many_attempts",
-				     NULL,
-				     "too many failed attempts; try again later");
-	}
-	rc = store_get_login(db, a, email, &id, &hash);
-	if (rc && rc != ERR_NOT_FOUND)
-		return rc;
-	/* the same work whether or not the account exists */
-	ok = password_verify(rc ? s->dummy_hash : hash, req->password) && !rc;
-	if (!ok) {
-		rc = store_log_attempt(db, id, key, ip, ua, "bad_credentials");
-		if (rc)
-			return rc;
-		return rpc_call_fail(call, ERR_UNAUTHENTICATED,
-				     "invalid_credentials", NULL,
-				     "the e-mail or the password is wrong");
-	}
-	if (password_needs_rehash(hash, &s->cost) &&
-	    !hash_password(call, req->password, hash_new) &&
-	    store_set_password_hash(db, id, hash_new) == 0)
-		log_info(rpc_call_request_id(call),
-			 "password re-hashed account=%s", id);
-
-	secure_token_new(token, token_hash);
-	rc = db_begin(db);
-	if (rc)
-		return rc;
-	rc = store_insert_session(db, id, token_hash, s->session_idle_s,
-				  s->session_max_s, ua, sid, &expires_ms);
+	read_attempt(req, &at);
+	rc = check_throttle(call, &at);
 	if (!rc)
-		rc = store_log_attempt(db, id, key, ip, ua, "success");
+		rc = check_credentials(call, &at, req->password, &id);
 	if (!rc)
-		rc = store_get_account(db, a, id, &row);
-	if (!rc)
-		rc = db_commit(db);
-	if (rc) {
-		db_rollback(db);
-		goto out_wipe;
-	}
-	reply = NEW_MSG(call, Creneau__V1__CreateSessionReply, create_session_reply);
-	acc = account_reply(call, &row);
-	if (!reply || !acc) {
-		rc = ERR_NOMEM;
-		goto out_wipe;
-	}
-	reply->token = arena_strdup(a, token);
-	reply->csrf_token = alloc(call, SECURE_TOKEN_TEXT);
-	reply->expires_at = time_text(call, expires_ms);
-	reply->account = acc;
-	if (!reply->token || !reply->csrf_token || !reply->expires_at) {
-		rc = ERR_NOMEM;
-		goto out_wipe;
-	}
-	password_csrf(token, reply->csrf_token);
-	log_info(rpc_call_request_id(call), "signed in account=%s session=%s",
-		 id, sid);
-	*reply_out = &reply->base;
-out_wipe:
-	sodium_memzero(token, sizeof(token));
+		rc = open_session(call, &at, id, reply_out);
 	return rc;
 }
 
@@ -587,7 +690,8 @@ static int handle_validate_session(struct rpc_call *call,
 				     "the session is invalid or has expired");
 	if (rc)
 		return rc;
-	reply = NEW_MSG(call, Creneau__V1__ValidateSessionReply, validate_session_reply);
+	reply = NEW_MSG(call, Creneau__V1__ValidateSessionReply,
+			validate_session_reply);
 	if (!reply)
 		return ERR_NOMEM;
 	reply->account_id = sess.account_id;
@@ -659,18 +763,20 @@ static int handle_list_sessions(struct rpc_call *call,
 
 	rc = signed_in(call, &id, NULL);
 	if (!rc)
-		rc = store_list_sessions(rpc_call_db(call), rpc_call_arena(call),
-					 id, &items, &n);
+		rc = store_list_sessions(rpc_call_db(call),
+					 rpc_call_arena(call), id, &items, &n);
 	if (rc)
 		return rc;
-	reply = NEW_MSG(call, Creneau__V1__ListSessionsReply, list_sessions_reply);
+	reply =
+	    NEW_MSG(call, Creneau__V1__ListSessionsReply, list_sessions_reply);
 	if (!reply)
 		return ERR_NOMEM;
 	reply->items = alloc(call, (n ? n : 1) * sizeof(void *));
 	if (!reply->items)
 		return ERR_NOMEM;
 	for (size_t i = 0; i < n; i++) {
-		Creneau__V1__Session *m = NEW_MSG(call, Creneau__V1__Session, session);
+		Creneau__V1__Session *m =
+		    NEW_MSG(call, Creneau__V1__Session, session);
 		if (!m)
 			return ERR_NOMEM;
 		m->id = items[i].id;
@@ -678,8 +784,8 @@ static int handle_list_sessions(struct rpc_call *call,
 		m->last_seen_at = time_text(call, items[i].last_seen_ms);
 		m->expires_at = time_text(call, items[i].expires_ms);
 		m->user_agent = items[i].user_agent;
-		m->current = p->session_id &&
-			     strcmp(p->session_id, items[i].id) == 0;
+		m->current =
+		    p->session_id && strcmp(p->session_id, items[i].id) == 0;
 		if (!m->created_at || !m->last_seen_at || !m->expires_at)
 			return ERR_NOMEM;
 		reply->items[reply->n_items++] = m;
@@ -718,13 +824,13 @@ static int handle_request_password_reset(struct rpc_call *call,
 					 ProtobufCMessage **reply_out)
 {
 	const Creneau__V1__RequestPasswordResetRequest *req =
-		(const void *)request;
+	    (const void *)request;
 	struct accounts_settings *s = settings_of(call);
 	struct db *db = rpc_call_db(call);
 	char email[VALIDATE_EMAIL_MAX + 1], token[SECURE_TOKEN_TEXT];
 	uint8_t hash[SECURE_HASH_BYTES];
 	Creneau__V1__PasswordResetRequested ev =
-		CRENEAU__V1__PASSWORD_RESET_REQUESTED__INIT;
+	    CRENEAU__V1__PASSWORD_RESET_REQUESTED__INIT;
 	struct store_account acc;
 	char *id, *pw_hash;
 	int rc;
@@ -762,8 +868,8 @@ static int handle_request_password_reset(struct rpc_call *call,
 		rc = db_commit(db);
 	if (rc)
 		goto out_rollback;
-	log_info(rpc_call_request_id(call), "password reset requested account=%s",
-		 acc.id);
+	log_info(rpc_call_request_id(call),
+		 "password reset requested account=%s", acc.id);
 	rc = reply_empty(call, reply_out);
 	goto out_wipe;
 out_rollback:
@@ -778,7 +884,7 @@ static int handle_confirm_password_reset(struct rpc_call *call,
 					 ProtobufCMessage **reply_out)
 {
 	const Creneau__V1__ConfirmPasswordResetRequest *req =
-		(const void *)request;
+	    (const void *)request;
 	struct db *db = rpc_call_db(call);
 	struct arena *a = rpc_call_arena(call);
 	uint8_t hash[SECURE_HASH_BYTES];
@@ -793,7 +899,8 @@ static int handle_confirm_password_reset(struct rpc_call *call,
 	if (!*req->password)
 		return invalid(call, ERR_INVALID, "password", "is required");
 	if (secure_token_hash(req->token, hash))
-		return rpc_call_fail(call, ERR_INVALID, "invalid_token", "token",
+		return rpc_call_fail(call, ERR_INVALID, "invalid_token",
+				     "token",
 				     "this link is invalid or has expired");
 	rc = db_begin(db);
 	if (rc)
@@ -846,7 +953,7 @@ static int request_email_change(struct rpc_call *call,
 				const char *email)
 {
 	Creneau__V1__EmailVerificationRequested ev =
-		CRENEAU__V1__EMAIL_VERIFICATION_REQUESTED__INIT;
+	    CRENEAU__V1__EMAIL_VERIFICATION_REQUESTED__INIT;
 	char token[SECURE_TOKEN_TEXT];
 	int rc;
 
@@ -869,85 +976,101 @@ static int request_email_change(struct rpc_call *call,
 	return rc;
 }
 
+/* What a PATCH /v1/me changes: NULL for what it leaves alone. */
+struct profile_patch {
+	const char *first_name, *last_name, *phone, *address, *email;
+	char phone_buf[VALIDATE_PHONE_MAX + 1];
+	char email_buf[VALIDATE_EMAIL_MAX + 1];
+};
+
+static int read_profile_patch(struct rpc_call *call,
+			      const Creneau__V1__UpdateMeRequest *req,
+			      struct profile_patch *p)
+{
+	int rc = 0;
+
+	memset(p, 0, sizeof(*p));
+	if (req->first_name_present_case &&
+	    !(rc = check_text(call, "first_name", req->first_name,
+			      VALIDATE_NAME_MAX, true, false)))
+		p->first_name = req->first_name;
+	if (!rc && req->last_name_present_case &&
+	    !(rc = check_text(call, "last_name", req->last_name,
+			      VALIDATE_NAME_MAX, true, false)))
+		p->last_name = req->last_name;
+	if (!rc && req->phone_present_case &&
+	    !(rc = check_phone(call, "phone", req->phone, p->phone_buf)))
+		p->phone = p->phone_buf;
+	if (!rc && req->address_present_case &&
+	    !(rc = check_text(call, "address", req->address,
+			      VALIDATE_ADDRESS_MAX, false, true)))
+		p->address = req->address;
+	if (!rc && req->email_present_case &&
+	    !(rc = check_email(call, "email", req->email, p->email_buf)))
+		p->email = p->email_buf;
+	return rc;
+}
+
+/* In the caller's transaction: the new names, phone or address, and the
+ * account.updated event; *acc is read again. */
+static int apply_profile(struct rpc_call *call, const struct profile_patch *p,
+			 struct store_account *acc)
+{
+	Creneau__V1__AccountUpdated ev = CRENEAU__V1__ACCOUNT_UPDATED__INIT;
+	struct db *db = rpc_call_db(call);
+	int rc;
+
+	if (!p->first_name && !p->last_name && !p->phone && !p->address)
+		return 0;
+	rc = store_update_profile(db, acc->id, p->first_name, p->last_name,
+				  p->phone, p->address);
+	if (!rc)
+		rc = store_get_account(db, rpc_call_arena(call), acc->id, acc);
+	if (rc)
+		return rc;
+	ev.account_id = acc->id;
+	ev.role = role_from_text(acc->role);
+	ev.email = acc->email;
+	ev.first_name = acc->first_name;
+	ev.last_name = acc->last_name;
+	ev.phone = acc->phone;
+	return publish(call, "account.updated", &ev.base);
+}
+
 static int handle_update_me(struct rpc_call *call,
 			    const ProtobufCMessage *request,
 			    ProtobufCMessage **reply_out)
 {
 	const Creneau__V1__UpdateMeRequest *req = (const void *)request;
 	struct db *db = rpc_call_db(call);
-	struct arena *a = rpc_call_arena(call);
-	char email[VALIDATE_EMAIL_MAX + 1], phone[VALIDATE_PHONE_MAX + 1];
-	const char *first = NULL, *last = NULL, *ph = NULL, *addr = NULL;
-	Creneau__V1__AccountUpdated ev = CRENEAU__V1__ACCOUNT_UPDATED__INIT;
+	struct profile_patch patch;
 	struct store_account acc;
-	bool new_email = false;
+	bool new_email;
 	const char *id;
 	int rc;
 
 	rc = signed_in(call, &id, NULL);
+	if (!rc)
+		rc = read_profile_patch(call, req, &patch);
+	if (!rc)
+		rc = db_begin(db);
 	if (rc)
 		return rc;
-	if (req->first_name_present_case) {
-		first = req->first_name;
-		rc = check_text(call, "first_name", first, VALIDATE_NAME_MAX,
-				true, false);
-	}
-	if (!rc && req->last_name_present_case) {
-		last = req->last_name;
-		rc = check_text(call, "last_name", last, VALIDATE_NAME_MAX,
-				true, false);
-	}
-	if (!rc && req->phone_present_case) {
-		rc = check_phone(call, "phone", req->phone, phone);
-		ph = phone;
-	}
-	if (!rc && req->address_present_case) {
-		addr = req->address;
-		rc = check_text(call, "address", addr, VALIDATE_ADDRESS_MAX,
-				false, true);
-	}
-	if (!rc && req->email_present_case)
-		rc = check_email(call, "email", req->email, email);
-	if (rc)
+	rc = store_get_account(db, rpc_call_arena(call), id, &acc);
+	new_email = !rc && patch.email && strcasecmp(patch.email, acc.email);
+	if (new_email)
+		rc = request_email_change(call, &acc, patch.email);
+	if (!rc)
+		rc = apply_profile(call, &patch, &acc);
+	if (!rc)
+		rc = db_commit(db);
+	if (rc) {
+		db_rollback(db);
 		return rc;
-
-	rc = db_begin(db);
-	if (rc)
-		return rc;
-	rc = store_get_account(db, a, id, &acc);
-	if (rc)
-		goto out_rollback;
-	if (req->email_present_case && strcasecmp(email, acc.email) != 0) {
-		rc = request_email_change(call, &acc, email);
-		new_email = true;
-		if (rc)
-			goto out_rollback;
 	}
-	if (first || last || ph || addr) {
-		rc = store_update_profile(db, id, first, last, ph, addr);
-		if (!rc)
-			rc = store_get_account(db, a, id, &acc);
-		if (rc)
-			goto out_rollback;
-		ev.account_id = acc.id;
-		ev.role = role_from_text(acc.role);
-		ev.email = acc.email;
-		ev.first_name = acc.first_name;
-		ev.last_name = acc.last_name;
-		ev.phone = acc.phone;
-		rc = publish(call, "account.updated", &ev.base);
-		if (rc)
-			goto out_rollback;
-	}
-	rc = db_commit(db);
-	if (rc)
-		goto out_rollback;
 	log_info(rpc_call_request_id(call),
 		 "profile updated account=%s email_change=%d", id, new_email);
 	return reply_account(call, id, reply_out);
-out_rollback:
-	db_rollback(db);
-	return rc;
 }
 
 static int handle_change_password(struct rpc_call *call,
@@ -1102,8 +1225,9 @@ static int handle_put_company(struct rpc_call *call,
 			siret[n++] = *p;
 	siret[n] = '\0';
 	if (!validate_siret(siret))
-		return rpc_call_fail(call, ERR_INVALID, "invalid_siret", "siret",
-				     "siret must be 14 digits with a valid key");
+		return rpc_call_fail(
+		    call, ERR_INVALID, "invalid_siret", "siret",
+		    "siret must be 14 digits with a valid key");
 	c.legal_name = req->legal_name;
 	c.siret = siret;
 	c.address = req->address;
@@ -1118,7 +1242,7 @@ static Creneau__V1__PublicPractitioner *
 public_reply(struct rpc_call *call, const struct store_practice *p)
 {
 	Creneau__V1__PublicPractitioner *m =
-		NEW_MSG(call, Creneau__V1__PublicPractitioner, public_practitioner);
+	    NEW_MSG(call, Creneau__V1__PublicPractitioner, public_practitioner);
 
 	if (!m)
 		return NULL;
@@ -1147,8 +1271,8 @@ static int handle_get_practice(struct rpc_call *call,
 	rc = signed_in_as(call, CRENEAU__V1__ROLE__ROLE_PRACTITIONER, &id);
 	if (rc)
 		return rc;
-	rc = store_get_practice(rpc_call_db(call), rpc_call_arena(call), id,
-				&p);
+	rc =
+	    store_get_practice(rpc_call_db(call), rpc_call_arena(call), id, &p);
 	if (rc == ERR_NOT_FOUND)
 		return rpc_call_fail(call, ERR_NOT_FOUND, NULL, NULL,
 				     "no practice recorded yet");
@@ -1206,15 +1330,15 @@ static int check_codes(struct rpc_call *call, const char *field,
 
 /* The languages a practice may list (ISO 639-1), for check_codes. */
 static const struct validate_ref languages[] = {
-	{"ar", "ar"}, {"bg", "bg"}, {"br", "br"}, {"ca", "ca"}, {"co", "co"},
-	{"cs", "cs"}, {"cy", "cy"}, {"da", "da"}, {"de", "de"}, {"el", "el"},
-	{"en", "en"}, {"es", "es"}, {"et", "et"}, {"eu", "eu"}, {"fa", "fa"},
-	{"fi", "fi"}, {"fr", "fr"}, {"ga", "ga"}, {"he", "he"}, {"hi", "hi"},
-	{"hr", "hr"}, {"hu", "hu"}, {"it", "it"}, {"ja", "ja"}, {"ko", "ko"},
-	{"ln", "ln"}, {"lt", "lt"}, {"lv", "lv"}, {"nl", "nl"}, {"no", "no"},
-	{"oc", "oc"}, {"pl", "pl"}, {"pt", "pt"}, {"ro", "ro"}, {"ru", "ru"},
-	{"sk", "sk"}, {"sl", "sl"}, {"sr", "sr"}, {"sv", "sv"}, {"sw", "sw"},
-	{"tr", "tr"}, {"uk", "uk"}, {"vi", "vi"}, {"wo", "wo"}, {"zh", "zh"},
+    {"ar", "ar"}, {"bg", "bg"}, {"br", "br"}, {"ca", "ca"}, {"co", "co"},
+    {"cs", "cs"}, {"cy", "cy"}, {"da", "da"}, {"de", "de"}, {"el", "el"},
+    {"en", "en"}, {"es", "es"}, {"et", "et"}, {"eu", "eu"}, {"fa", "fa"},
+    {"fi", "fi"}, {"fr", "fr"}, {"ga", "ga"}, {"he", "he"}, {"hi", "hi"},
+    {"hr", "hr"}, {"hu", "hu"}, {"it", "it"}, {"ja", "ja"}, {"ko", "ko"},
+    {"ln", "ln"}, {"lt", "lt"}, {"lv", "lv"}, {"nl", "nl"}, {"no", "no"},
+    {"oc", "oc"}, {"pl", "pl"}, {"pt", "pt"}, {"ro", "ro"}, {"ru", "ru"},
+    {"sk", "sk"}, {"sl", "sl"}, {"sr", "sr"}, {"sv", "sv"}, {"sw", "sw"},
+    {"tr", "tr"}, {"uk", "uk"}, {"vi", "vi"}, {"wo", "wo"}, {"zh", "zh"},
 };
 
 static const struct validate_ref *language_ref(const char *code)
@@ -1260,8 +1384,8 @@ static int handle_put_practice(struct rpc_call *call,
 	if (rc < 0)
 		return rc;
 	p.n_specialties = (size_t)rc;
-	rc = check_codes(call, "languages", req->languages, req->n_languages,
-			 0, language_ref, &p.languages);
+	rc = check_codes(call, "languages", req->languages, req->n_languages, 0,
+			 language_ref, &p.languages);
 	if (rc < 0)
 		return rc;
 	p.n_languages = (size_t)rc;
@@ -1279,8 +1403,7 @@ static int handle_put_practice(struct rpc_call *call,
 /* ---- directory ---- */
 
 /* cursor = hex(sort key) "." id */
-static char *make_cursor(struct rpc_call *call, const char *key,
-			 const char *id)
+static char *make_cursor(struct rpc_call *call, const char *key, const char *id)
 {
 	size_t klen = strlen(key);
 	char *out = alloc(call, klen * 2 + 1 + STORE_ID_TEXT + 1);
@@ -1306,8 +1429,8 @@ static int parse_cursor(struct rpc_call *call, const char *cursor,
 	key = alloc(call, hexlen / 2 + 1);
 	if (!key)
 		return ERR_NOMEM;
-	if (sodium_hex2bin((unsigned char *)key, hexlen / 2 + 1, cursor,
-			   hexlen, NULL, &klen, NULL) != 0 ||
+	if (sodium_hex2bin((unsigned char *)key, hexlen / 2 + 1, cursor, hexlen,
+			   NULL, &klen, NULL) != 0 ||
 	    klen * 2 != hexlen || memchr(key, '\0', klen))
 		goto bad;
 	key[klen] = '\0';
@@ -1320,11 +1443,56 @@ bad:
 	return invalid(call, ERR_INVALID, "cursor", "is not a valid cursor");
 }
 
+/* The directory query of a request, every filter checked. */
+static int
+read_directory_query(struct rpc_call *call,
+		     const Creneau__V1__ListPractitionersRequest *req,
+		     struct store_directory_query *q)
+{
+	const struct validate_ref *ref;
+	int rc = 0;
+
+	if (*req->specialty) {
+		if (!(ref = validate_specialty(req->specialty)))
+			return invalid(call, ERR_INVALID, "specialty",
+				       "is not a known specialty");
+		q->specialty = ref->code;
+	}
+	if (*req->region) {
+		if (!(ref = validate_region(req->region)))
+			return invalid(call, ERR_INVALID, "region",
+				       "is not one of the 18 regions");
+		q->region = ref->code;
+	}
+	if (*req->city &&
+	    !(rc = check_text(call, "city", req->city, 100, false, false)))
+		q->city = req->city;
+	if (!rc && *req->postcode) {
+		size_t len = strlen(req->postcode);
+		if (len < 2 || len > 5 ||
+		    strspn(req->postcode, "0123456789") != len)
+			return invalid(call, ERR_INVALID, "postcode",
+				       "must be 2 to 5 digits");
+		q->postcode = req->postcode;
+	}
+	if (!rc && *req->q &&
+	    !(rc = check_text(call, "q", req->q, QUERY_MAX, false, false)))
+		q->q = req->q;
+	if (!rc && req->limit > DIRECTORY_LIMIT_MAX)
+		return invalid(call, ERR_INVALID, "limit",
+			       "must be between 1 and 100");
+	q->limit = req->limit ? req->limit : DIRECTORY_LIMIT_DEFAULT;
+	if (!rc && *req->cursor)
+		rc = parse_cursor(call, req->cursor, q);
+	return rc;
+}
+
 static int handle_list_practitioners(struct rpc_call *call,
 				     const ProtobufCMessage *request,
 				     ProtobufCMessage **reply_out)
 {
-	const Creneau__V1__ListPractitionersRequest *req = (const void *)request;
+	const Creneau__V1__ListPractitionersRequest *req =
+	    (const void *)request;
 	struct store_directory_query q = {0};
 	Creneau__V1__ListPractitionersReply *reply;
 	struct store_practice *items;
@@ -1333,68 +1501,26 @@ static int handle_list_practitioners(struct rpc_call *call,
 	bool more;
 	int rc;
 
-	if (*req->specialty) {
-		const struct validate_ref *r = validate_specialty(req->specialty);
-		if (!r)
-			return invalid(call, ERR_INVALID, "specialty",
-				       "is not a known specialty");
-		q.specialty = r->code;
-	}
-	if (*req->region) {
-		const struct validate_ref *r = validate_region(req->region);
-		if (!r)
-			return invalid(call, ERR_INVALID, "region",
-				       "is not one of the 18 regions");
-		q.region = r->code;
-	}
-	if (*req->city) {
-		rc = check_text(call, "city", req->city, 100, false, false);
-		if (rc)
-			return rc;
-		q.city = req->city;
-	}
-	if (*req->postcode) {
-		size_t len = strlen(req->postcode);
-		bool digits = len >= 2 && len <= 5;
-		for (size_t i = 0; digits && i < len; i++)
-			digits = req->postcode[i] >= '0' &&
-				 req->postcode[i] <= '9';
-		if (!digits)
-			return invalid(call, ERR_INVALID, "postcode",
-				       "must be 2 to 5 digits");
-		q.postcode = req->postcode;
-	}
-	if (*req->q) {
-		rc = check_text(call, "q", req->q, QUERY_MAX, false, false);
-		if (rc)
-			return rc;
-		q.q = req->q;
-	}
-	if (req->limit > DIRECTORY_LIMIT_MAX)
-		return invalid(call, ERR_INVALID, "limit",
-			       "must be between 1 and 100");
-	q.limit = req->limit ? req->limit : DIRECTORY_LIMIT_DEFAULT;
-	if (*req->cursor && (rc = parse_cursor(call, req->cursor, &q)))
-		return rc;
-
-	rc = store_list_directory(rpc_call_db(call), rpc_call_arena(call), &q,
-				  &items, &n, &more, &last_key);
+	rc = read_directory_query(call, req, &q);
+	if (!rc)
+		rc = store_list_directory(rpc_call_db(call),
+					  rpc_call_arena(call), &q, &items, &n,
+					  &more, &last_key);
 	if (rc)
 		return rc;
-	reply = NEW_MSG(call, Creneau__V1__ListPractitionersReply, list_practitioners_reply);
-	if (!reply)
-		return ERR_NOMEM;
-	reply->items = alloc(call, (n ? n : 1) * sizeof(void *));
-	if (!reply->items)
+	reply = NEW_MSG(call, Creneau__V1__ListPractitionersReply,
+			list_practitioners_reply);
+	if (!reply ||
+	    !(reply->items = alloc(call, (n ? n : 1) * sizeof(void *))))
 		return ERR_NOMEM;
 	for (size_t i = 0; i < n; i++)
-		if (!(reply->items[reply->n_items++] = public_reply(call, &items[i])))
+		if (!(reply->items[reply->n_items++] =
+			  public_reply(call, &items[i])))
 			return ERR_NOMEM;
-	if (more && n) {
-		reply->next_cursor = make_cursor(call, last_key, items[n - 1].id);
-		if (!reply->next_cursor)
-			return ERR_NOMEM;
-	}
+	if (more && n &&
+	    !(reply->next_cursor =
+		  make_cursor(call, last_key, items[n - 1].id)))
+		return ERR_NOMEM;
 	*reply_out = &reply->base;
 	return 0;
 }
@@ -1429,8 +1555,8 @@ static int reference_reply(struct rpc_call *call,
 			   const struct validate_ref *list, size_t n,
 			   ProtobufCMessage **reply_out)
 {
-	Creneau__V1__ListReferenceReply *reply =
-		NEW_MSG(call, Creneau__V1__ListReferenceReply, list_reference_reply);
+	Creneau__V1__ListReferenceReply *reply = NEW_MSG(
+	    call, Creneau__V1__ListReferenceReply, list_reference_reply);
 
 	if (!reply)
 		return ERR_NOMEM;
@@ -1439,7 +1565,7 @@ static int reference_reply(struct rpc_call *call,
 		return ERR_NOMEM;
 	for (size_t i = 0; i < n; i++) {
 		Creneau__V1__ReferenceItem *m =
-			NEW_MSG(call, Creneau__V1__ReferenceItem, reference_item);
+		    NEW_MSG(call, Creneau__V1__ReferenceItem, reference_item);
 		if (!m)
 			return ERR_NOMEM;
 		m->code = (char *)list[i].code;
@@ -1488,14 +1614,16 @@ static int handle_list_favorites(struct rpc_call *call,
 					  rpc_call_arena(call), id, &items, &n);
 	if (rc)
 		return rc;
-	reply = NEW_MSG(call, Creneau__V1__ListFavoritesReply, list_favorites_reply);
+	reply = NEW_MSG(call, Creneau__V1__ListFavoritesReply,
+			list_favorites_reply);
 	if (!reply)
 		return ERR_NOMEM;
 	reply->items = alloc(call, (n ? n : 1) * sizeof(void *));
 	if (!reply->items)
 		return ERR_NOMEM;
 	for (size_t i = 0; i < n; i++)
-		if (!(reply->items[reply->n_items++] = public_reply(call, &items[i])))
+		if (!(reply->items[reply->n_items++] =
+			  public_reply(call, &items[i])))
 			return ERR_NOMEM;
 	*reply_out = &reply->base;
 	return 0;
@@ -1513,9 +1641,9 @@ static int handle_put_favorite(struct rpc_call *call,
 	if (rc)
 		return rc;
 	rc = validate_uuid(req->practitioner_id)
-		     ? store_put_favorite(rpc_call_db(call), id,
-					  req->practitioner_id)
-		     : ERR_NOT_FOUND;
+		 ? store_put_favorite(rpc_call_db(call), id,
+				      req->practitioner_id)
+		 : ERR_NOT_FOUND;
 	if (rc == ERR_NOT_FOUND)
 		return rpc_call_fail(call, ERR_NOT_FOUND, NULL,
 				     "practitioner_id", "no such practitioner");
@@ -1534,9 +1662,9 @@ static int handle_delete_favorite(struct rpc_call *call,
 	if (rc)
 		return rc;
 	rc = validate_uuid(req->practitioner_id)
-		     ? store_delete_favorite(rpc_call_db(call), id,
-					     req->practitioner_id)
-		     : ERR_NOT_FOUND;
+		 ? store_delete_favorite(rpc_call_db(call), id,
+					 req->practitioner_id)
+		 : ERR_NOT_FOUND;
 	if (rc == ERR_NOT_FOUND)
 		return rpc_call_fail(call, ERR_NOT_FOUND, NULL,
 				     "practitioner_id", "not a favourite");
@@ -1577,10 +1705,11 @@ static int handle_get_account_status(struct rpc_call *call,
 	m->account_id = acc.id;
 	m->role = role_from_text(acc.role);
 	m->email_verified = acc.email_verified;
-	m->subscription_status = subscription_from_text(acc.subscription_status);
+	m->subscription_status =
+	    subscription_from_text(acc.subscription_status);
 	m->listed = acc.listed;
-	m->can_book = m->role == CRENEAU__V1__ROLE__ROLE_CLIENT &&
-		      acc.email_verified;
+	m->can_book =
+	    m->role == CRENEAU__V1__ROLE__ROLE_CLIENT && acc.email_verified;
 	*reply_out = &m->base;
 	return 0;
 }
@@ -1637,9 +1766,9 @@ static int handle_set_subscription(struct rpc_call *call,
 		return rpc_call_fail(call, ERR_FORBIDDEN, NULL, NULL,
 				     "operators and admins only");
 	if (req->subscription_status ==
-		    CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_NONE ||
+		CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_NONE ||
 	    (unsigned)req->subscription_status >=
-		    sizeof(subscription_names) / sizeof(char *))
+		sizeof(subscription_names) / sizeof(char *))
 		return invalid(call, ERR_INVALID, "subscription_status",
 			       "must be trial, active, suspended or lapsed");
 	if (!validate_uuid(req->account_id))
@@ -1648,14 +1777,14 @@ static int handle_set_subscription(struct rpc_call *call,
 	rc = db_begin(db);
 	if (rc)
 		return rc;
-	rc = store_set_subscription(db, req->account_id,
-				    subscription_names[req->subscription_status]);
+	rc = store_set_subscription(
+	    db, req->account_id, subscription_names[req->subscription_status]);
 	if (rc == ERR_NOT_FOUND)
 		rc = rpc_call_fail(call, ERR_NOT_FOUND, NULL, "account_id",
 				   "no such practitioner");
 	if (!rc)
-		rc = store_get_account(db, rpc_call_arena(call), req->account_id,
-				       &acc);
+		rc = store_get_account(db, rpc_call_arena(call),
+				       req->account_id, &acc);
 	if (rc)
 		goto out_rollback;
 	ev.account_id = acc.id;
@@ -1763,53 +1892,54 @@ static int handle_sweep(struct rpc_call *call, const ProtobufCMessage *request,
 
 /* ---- the table ---- */
 
-#define METHOD(name, type, fn) {name, &creneau__v1__##type##__descriptor, fn}
+#define METHOD(name, type, fn)                                                 \
+	{                                                                      \
+		name, &creneau__v1__##type##__descriptor, fn                   \
+	}
 
 const struct rpc_method handlers_methods[] = {
-	METHOD("CreateAccount", create_account_request, handle_create_account),
-	METHOD("ConfirmEmail", confirm_email_request, handle_confirm_email),
-	METHOD("CreateSession", create_session_request, handle_create_session),
-	METHOD("ValidateSession", validate_session_request,
-	       handle_validate_session),
-	METHOD("DeleteCurrentSession", delete_current_session_request,
-	       handle_delete_current_session),
-	METHOD("ListSessions", list_sessions_request, handle_list_sessions),
-	METHOD("RevokeSession", revoke_session_request, handle_revoke_session),
-	METHOD("RequestPasswordReset", request_password_reset_request,
-	       handle_request_password_reset),
-	METHOD("ConfirmPasswordReset", confirm_password_reset_request,
-	       handle_confirm_password_reset),
-	METHOD("GetMe", get_me_request, handle_get_me),
-	METHOD("UpdateMe", update_me_request, handle_update_me),
-	METHOD("ChangePassword", change_password_request,
-	       handle_change_password),
-	METHOD("DeleteMe", delete_me_request, handle_delete_me),
-	METHOD("GetCompany", get_company_request, handle_get_company),
-	METHOD("PutCompany", company, handle_put_company),
-	METHOD("GetPractice", get_practice_request, handle_get_practice),
-	METHOD("PutPractice", practice, handle_put_practice),
-	METHOD("ListPractitioners", list_practitioners_request,
-	       handle_list_practitioners),
-	METHOD("GetPractitioner", get_practitioner_request,
-	       handle_get_practitioner),
-	METHOD("ListSpecialties", list_reference_request,
-	       handle_list_specialties),
-	METHOD("ListRegions", list_reference_request, handle_list_regions),
-	METHOD("ListFavorites", list_favorites_request, handle_list_favorites),
-	METHOD("PutFavorite", favorite_request, handle_put_favorite),
-	METHOD("DeleteFavorite", favorite_request, handle_delete_favorite),
-	METHOD("GetAccountStatus", get_account_status_request,
-	       handle_get_account_status),
-	METHOD("CreateAdmin", create_admin_request, handle_create_admin),
-	METHOD("SetSubscription", set_subscription_request,
-	       handle_set_subscription),
-	METHOD("Export", export_request, handle_export),
-	METHOD("Erase", erase_request, handle_erase),
-	METHOD("Sweep", sweep_request, handle_sweep),
+    METHOD("CreateAccount", create_account_request, handle_create_account),
+    METHOD("ConfirmEmail", confirm_email_request, handle_confirm_email),
+    METHOD("CreateSession", create_session_request, handle_create_session),
+    METHOD("ValidateSession", validate_session_request,
+	   handle_validate_session),
+    METHOD("DeleteCurrentSession", delete_current_session_request,
+	   handle_delete_current_session),
+    METHOD("ListSessions", list_sessions_request, handle_list_sessions),
+    METHOD("RevokeSession", revoke_session_request, handle_revoke_session),
+    METHOD("RequestPasswordReset", request_password_reset_request,
+	   handle_request_password_reset),
+    METHOD("ConfirmPasswordReset", confirm_password_reset_request,
+	   handle_confirm_password_reset),
+    METHOD("GetMe", get_me_request, handle_get_me),
+    METHOD("UpdateMe", update_me_request, handle_update_me),
+    METHOD("ChangePassword", change_password_request, handle_change_password),
+    METHOD("DeleteMe", delete_me_request, handle_delete_me),
+    METHOD("GetCompany", get_company_request, handle_get_company),
+    METHOD("PutCompany", company, handle_put_company),
+    METHOD("GetPractice", get_practice_request, handle_get_practice),
+    METHOD("PutPractice", practice, handle_put_practice),
+    METHOD("ListPractitioners", list_practitioners_request,
+	   handle_list_practitioners),
+    METHOD("GetPractitioner", get_practitioner_request,
+	   handle_get_practitioner),
+    METHOD("ListSpecialties", list_reference_request, handle_list_specialties),
+    METHOD("ListRegions", list_reference_request, handle_list_regions),
+    METHOD("ListFavorites", list_favorites_request, handle_list_favorites),
+    METHOD("PutFavorite", favorite_request, handle_put_favorite),
+    METHOD("DeleteFavorite", favorite_request, handle_delete_favorite),
+    METHOD("GetAccountStatus", get_account_status_request,
+	   handle_get_account_status),
+    METHOD("CreateAdmin", create_admin_request, handle_create_admin),
+    METHOD("SetSubscription", set_subscription_request,
+	   handle_set_subscription),
+    METHOD("Export", export_request, handle_export),
+    METHOD("Erase", erase_request, handle_erase),
+    METHOD("Sweep", sweep_request, handle_sweep),
 };
 
 const size_t handlers_methods_count =
-	sizeof(handlers_methods) / sizeof(handlers_methods[0]);
+    sizeof(handlers_methods) / sizeof(handlers_methods[0]);
 
 int handlers_init(struct accounts_settings *s)
 {

@@ -1,4 +1,5 @@
-/* handlers.h - the accounts service's RPC methods and the settings they read. */
+/* handlers.h - the accounts service's RPC methods and the settings they read.
+ */
 #ifndef ACCOUNTS_HANDLERS_H
 #define ACCOUNTS_HANDLERS_H
 
@@ -10,16 +11,16 @@
 /* What main.c reads from the environment (its config table) for handlers
  * and jobs; service_app() of the service points to it. */
 struct accounts_settings {
-	long session_idle_s;      /* sliding expiry of a session */
-	long session_max_s;       /* absolute lifetime of a session */
-	long login_window_s;      /* throttling window */
+	long session_idle_s;	  /* sliding expiry of a session */
+	long session_max_s;	  /* absolute lifetime of a session */
+	long login_window_s;	  /* throttling window */
 	long login_max_per_email; /* failures per e-mail in the window */
-	long login_max_per_ip;    /* failures per client address */
-	long trial_days;          /* a practitioner's trial */
-	long verify_ttl_s;        /* e-mail verification token */
-	long reset_ttl_s;         /* password reset token */
-	long job_interval_s;      /* purge and trial expiry */
-	char *terms_version;      /* the current terms' version */
+	long login_max_per_ip;	  /* failures per client address */
+	long trial_days;	  /* a practitioner's trial */
+	long verify_ttl_s;	  /* e-mail verification token */
+	long reset_ttl_s;	  /* password reset token */
+	long job_interval_s;	  /* purge and trial expiry */
+	char *terms_version;	  /* the current terms' version */
 	struct password_cost cost;
 	/* set by handlers_init: a hash verified when an e-mail is unknown, so
 	 * that a failed login takes the same time either way */

@@ -1,4 +1,5 @@
-/* jobs.h - the accounts service's timed work: expiring trials, purging dead sessions and tokens. */
+/* jobs.h - the accounts service's timed work: expiring trials, purging dead
+ * sessions and tokens. */
 #ifndef ACCOUNTS_JOBS_H
 #define ACCOUNTS_JOBS_H
 
@@ -9,8 +10,9 @@ struct accounts_settings;
 
 /*
  * jobs_start - a thread that, every s->job_interval_s seconds, turns trials
- * past their end into "lapsed" (announcing account.suspended for each) and
- * deletes expired sessions and tokens. It opens its own connection with
+ * past their end into "lapsed" (announcing account.suspended for each),
+ * deletes expired sessions and tokens, and blanks the tokens of expired
+ * links in the outbox's mail-bearing events. It opens its own connection with
  * conninfo (borrowed for its lifetime, like s). ERR_NOMEM or ERR_INTERNAL.
  */
 int jobs_start(struct jobs **out, const char *conninfo,

@@ -1,4 +1,5 @@
-/* main.c - the accounts daemon: accounts, sessions, profiles and the practitioner directory. */
+/* main.c - the accounts daemon: accounts, sessions, profiles and the
+ * practitioner directory. */
 #include <sodium.h>
 
 #include "handlers.h"
@@ -13,41 +14,40 @@ static struct accounts_settings settings;
 static struct jobs *jobs;
 
 static const struct config_setting accounts_settings_table[] = {
-	{"CRENEAU_SESSION_IDLE_S", CONFIG_INT, "1209600", false,
-	 "a session ends after this many seconds unused (sliding)",
-	 &settings.session_idle_s, 60, 31536000},
-	{"CRENEAU_SESSION_MAX_S", CONFIG_INT, "2592000", false,
-	 "a session ends this many seconds after sign-in, used or not",
-	 &settings.session_max_s, 60, 31536000},
-	{"CRENEAU_LOGIN_WINDOW_S", CONFIG_INT, "900", false,
-	 "window over which failed sign-ins are counted", &settings.login_window_s,
-	 1, 86400},
-	{"CRENEAU_LOGIN_MAX_PER_EMAIL", CONFIG_INT, "5", false,
-	 "failed sign-ins for one e-mail in the window before 429",
-	 &settings.login_max_per_email, 1, 10000},
-	{"CRENEAU_LOGIN_MAX_PER_IP", CONFIG_INT, "30", false,
-	 "failed sign-ins from one client address in the window before 429",
-	 &settings.login_max_per_ip, 1, 100000},
-	{"CRENEAU_TRIAL_DAYS", CONFIG_INT, "30", false,
-	 "length of a practitioner's free trial", &settings.trial_days, 0, 3650},
-	{"CRENEAU_VERIFY_TTL_S", CONFIG_INT, "172800", false,
-	 "lifetime of an e-mail verification link", &settings.verify_ttl_s, 60,
-	 2592000},
-	{"CRENEAU_RESET_TTL_S", CONFIG_INT, "3600", false,
-	 "lifetime of a password reset link", &settings.reset_ttl_s, 60, 86400},
-	{"CRENEAU_ACCOUNTS_JOB_S", CONFIG_INT, "60", false,
-	 "seconds between runs of the trial expiry and purge job",
-	 &settings.job_interval_s, 1, 86400},
-	{"CRENEAU_TERMS_VERSION", CONFIG_STRING, "2026-01", false,
-	 "version of the terms accepted at sign-up", &settings.terms_version, 0,
-	 0},
-	{"CRENEAU_PWHASH_OPS", CONFIG_INT, "2", false,
-	 "argon2id passes for new password hashes (older ones are re-hashed "
-	 "at sign-in)",
-	 &settings.cost.ops, 1, 20},
-	{"CRENEAU_PWHASH_MEM_MIB", CONFIG_INT, "64", false,
-	 "argon2id memory in MiB for new password hashes", &settings.cost.mem_mib,
-	 8, 4096},
+    {"CRENEAU_SESSION_IDLE_S", CONFIG_INT, "1209600", false,
+     "a session ends after this many seconds unused (sliding)",
+     &settings.session_idle_s, 60, 31536000},
+    {"CRENEAU_SESSION_MAX_S", CONFIG_INT, "2592000", false,
+     "a session ends this many seconds after sign-in, used or not",
+     &settings.session_max_s, 60, 31536000},
+    {"CRENEAU_LOGIN_WINDOW_S", CONFIG_INT, "900", false,
+     "window over which failed sign-ins are counted", &settings.login_window_s,
+     1, 86400},
+    {"CRENEAU_LOGIN_MAX_PER_EMAIL", CONFIG_INT, "5", false,
+     "failed sign-ins for one e-mail in the window before 429",
+     &settings.login_max_per_email, 1, 10000},
+    {"CRENEAU_LOGIN_MAX_PER_IP", CONFIG_INT, "30", false,
+     "failed sign-ins from one client address in the window before 429",
+     &settings.login_max_per_ip, 1, 100000},
+    {"CRENEAU_TRIAL_DAYS", CONFIG_INT, "30", false,
+     "length of a practitioner's free trial", &settings.trial_days, 0, 3650},
+    {"CRENEAU_VERIFY_TTL_S", CONFIG_INT, "172800", false,
+     "lifetime of an e-mail verification link", &settings.verify_ttl_s, 60,
+     2592000},
+    {"CRENEAU_RESET_TTL_S", CONFIG_INT, "3600", false,
+     "lifetime of a password reset link", &settings.reset_ttl_s, 60, 86400},
+    {"CRENEAU_ACCOUNTS_JOB_S", CONFIG_INT, "60", false,
+     "seconds between runs of the trial expiry and purge job",
+     &settings.job_interval_s, 1, 86400},
+    {"CRENEAU_TERMS_VERSION", CONFIG_STRING, "2026-01", false,
+     "version of the terms accepted at sign-up", &settings.terms_version, 0, 0},
+    {"CRENEAU_PWHASH_OPS", CONFIG_INT, "2", false,
+     "argon2id passes for new password hashes (older ones are re-hashed "
+     "at sign-in)",
+     &settings.cost.ops, 1, 20},
+    {"CRENEAU_PWHASH_MEM_MIB", CONFIG_INT, "64", false,
+     "argon2id memory in MiB for new password hashes", &settings.cost.mem_mib,
+     8, 4096},
 };
 
 static int accounts_start(struct service *svc)
@@ -71,19 +71,19 @@ static void accounts_stop(struct service *svc)
 int main(int argc, char **argv)
 {
 	struct service_def def = {
-		.name = "accounts",
-		.schema = "accounts",
-		.settings = accounts_settings_table,
-		.n_settings = sizeof(accounts_settings_table) /
-			      sizeof(accounts_settings_table[0]),
-		.methods = handlers_methods,
-		.n_methods = handlers_methods_count,
-		.migrations = accounts_migrations,
-		.n_migrations = accounts_migrations_count,
-		.publishes = true,
-		.start = accounts_start,
-		.stop = accounts_stop,
-		.app = &settings,
+	    .name = "accounts",
+	    .schema = "accounts",
+	    .settings = accounts_settings_table,
+	    .n_settings = sizeof(accounts_settings_table) /
+			  sizeof(accounts_settings_table[0]),
+	    .methods = handlers_methods,
+	    .n_methods = handlers_methods_count,
+	    .migrations = accounts_migrations,
+	    .n_migrations = accounts_migrations_count,
+	    .publishes = true,
+	    .start = accounts_start,
+	    .stop = accounts_stop,
+	    .app = &settings,
 	};
 
 	if (sodium_init() < 0)

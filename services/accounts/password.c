@@ -1,4 +1,5 @@
-/* password.c - argon2id hashes, throttling keys and CSRF tokens through libsodium. */
+/* password.c - argon2id hashes, throttling keys and CSRF tokens through
+ * libsodium. */
 #include "password.h"
 
 #include <string.h>
@@ -28,9 +29,8 @@ bool password_verify(const char *hash, const char *password)
 
 bool password_needs_rehash(const char *hash, const struct password_cost *cost)
 {
-	return crypto_pwhash_str_needs_rehash(hash,
-					      (unsigned long long)cost->ops,
-					      mem_bytes(cost)) != 0;
+	return crypto_pwhash_str_needs_rehash(
+		   hash, (unsigned long long)cost->ops, mem_bytes(cost)) != 0;
 }
 
 void password_login_key(const char *email, uint8_t out[SECURE_HASH_BYTES])

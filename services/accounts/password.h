@@ -1,4 +1,5 @@
-/* password.h - argon2id password hashes, login throttling keys and CSRF tokens (libsodium). */
+/* password.h - argon2id password hashes, login throttling keys and CSRF tokens
+ * (libsodium). */
 #ifndef ACCOUNTS_PASSWORD_H
 #define ACCOUNTS_PASSWORD_H
 

@@ -11,38 +11,40 @@
 
 /* A practitioner is listed (in the directory, bookable) when verified and
  * active or on a trial still running. */
-#define LISTED_SQL                                                           \
-	"(a.role = 'practitioner' AND a.email_verified_at IS NOT NULL AND "  \
-	"(a.subscription_status = 'active' OR "                              \
+#define LISTED_SQL                                                             \
+	"(a.role = 'practitioner' AND a.email_verified_at IS NOT NULL AND "    \
+	"(a.subscription_status = 'active' OR "                                \
 	"(a.subscription_status = 'trial' AND a.trial_ends_at > now())))"
 
 #define MS(col) "coalesce((extract(epoch FROM " col ") * 1000)::bigint, 0)"
 
-#define ACCOUNT_COLS                                                         \
-	"a.id, a.role, a.email, a.email_verified_at IS NOT NULL, "           \
-	"coalesce(a.pending_email, ''), a.first_name, a.last_name, "         \
-	"coalesce(a.phone, ''), coalesce(a.address, ''), "                   \
-	"coalesce(a.terms_version, ''), " MS("a.terms_accepted_at") ", "     \
-	"a.subscription_status, " MS("a.trial_ends_at") ", "                 \
-	MS("a.created_at") ", " LISTED_SQL
+#define ACCOUNT_COLS                                                           \
+	"a.id, a.role, a.email, a.email_verified_at IS NOT NULL, "             \
+	"coalesce(a.pending_email, ''), a.first_name, a.last_name, "           \
+	"coalesce(a.phone, ''), coalesce(a.address, ''), "                     \
+	"coalesce(a.terms_version, ''), " MS(                                  \
+	    "a.terms_accepted_at") ", "                                        \
+				   "a.subscription_status, " MS(               \
+				       "a.trial_ends_at") ", " MS("a.created_" \
+								  "at") ","    \
+									" " LISTED_SQL
 
-#define PRACTICE_COLS                                                        \
-	"p.account_id, p.display_name, array_to_string(p.specialties, ','), " \
-	"p.city, p.postcode, p.region, p.bio, "                              \
+#define PRACTICE_COLS                                                          \
+	"p.account_id, p.display_name, array_to_string(p.specialties, ','), "  \
+	"p.city, p.postcode, p.region, p.bio, "                                \
 	"array_to_string(p.languages, ','), p.sort_key"
 
 static char *col_str(struct arena *a, const PGresult *res, int row, int col)
 {
-	return arena_strdup(a, PQgetisnull(res, row, col)
-				       ? ""
-				       : PQgetvalue(res, row, col));
+	return arena_strdup(
+	    a, PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
 }
 
 static int64_t col_i64(const PGresult *res, int row, int col)
 {
 	return PQgetisnull(res, row, col)
-		       ? 0
-		       : strtoll(PQgetvalue(res, row, col), NULL, 10);
+		   ? 0
+		   : strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
 static bool col_bool(const PGresult *res, int row, int col)
@@ -181,7 +183,7 @@ int store_insert_account(struct db *db, const struct store_new_account *in,
 			 char id_out[STORE_ID_TEXT])
 {
 	char trial[24];
-	const char *params[10];
+	const char *params[11];
 	PGresult *res;
 	int rc;
 
@@ -196,24 +198,47 @@ int store_insert_account(struct db *db, const struct store_new_account *in,
 	params[7] = in->terms_version;
 	params[8] = in->verified ? "t" : "f";
 	params[9] = trial;
-	rc = db_exec(db,
-		     "INSERT INTO accounts (role, email, password_hash, "
-		     "first_name, last_name, phone, address, terms_version, "
-		     "terms_accepted_at, email_verified_at, subscription_status, "
-		     "trial_ends_at) VALUES ($1, $2, $3, $4, $5, "
-		     "nullif($6, ''), nullif($7, ''), $8, "
-		     "CASE WHEN $8::text IS NULL THEN NULL ELSE now() END, "
-		     "CASE WHEN $9::bool THEN now() END, "
-		     "CASE WHEN $1 = 'practitioner' THEN 'trial' ELSE 'none' END, "
-		     "CASE WHEN $1 = 'practitioner' THEN "
-		     "now() + make_interval(days => $10::int) END) "
-		     "RETURNING id",
-		     10, params, &res);
+	params[10] = in->idempotency_key ? in->idempotency_key : "";
+	rc = db_exec(
+	    db,
+	    "INSERT INTO accounts (role, email, password_hash, "
+	    "first_name, last_name, phone, address, terms_version, "
+	    "terms_accepted_at, email_verified_at, subscription_status, "
+	    "trial_ends_at, idempotency_key) VALUES ($1, $2, $3, $4, $5, "
+	    "nullif($6, ''), nullif($7, ''), $8, "
+	    "CASE WHEN $8::text IS NULL THEN NULL ELSE now() END, "
+	    "CASE WHEN $9::bool THEN now() END, "
+	    "CASE WHEN $1 = 'practitioner' THEN 'trial' ELSE 'none' END, "
+	    "CASE WHEN $1 = 'practitioner' THEN "
+	    "now() + make_interval(days => $10::int) END, "
+	    "nullif($11, '')) RETURNING id",
+	    11, params, &res);
 	if (rc)
 		return rc;
 	snprintf(id_out, STORE_ID_TEXT, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return 0;
+}
+
+int store_find_idempotent(struct db *db, const char *key, const char *email,
+			  char id_out[STORE_ID_TEXT])
+{
+	const char *params[2] = {key, email};
+	PGresult *res;
+	int rc;
+
+	rc = db_exec(db,
+		     "SELECT id FROM accounts WHERE idempotency_key = $1 AND "
+		     "lower(email) = lower($2)",
+		     2, params, &res);
+	if (rc)
+		return rc;
+	if (PQntuples(res) == 1)
+		snprintf(id_out, STORE_ID_TEXT, "%s", PQgetvalue(res, 0, 0));
+	else
+		rc = ERR_NOT_FOUND;
+	PQclear(res);
+	return rc;
 }
 
 int store_get_account(struct db *db, struct arena *a, const char *id,
@@ -223,7 +248,8 @@ int store_get_account(struct db *db, struct arena *a, const char *id,
 	PGresult *res;
 	int rc;
 
-	rc = db_exec(db, "SELECT " ACCOUNT_COLS " FROM accounts a WHERE a.id = $1",
+	rc = db_exec(db,
+		     "SELECT " ACCOUNT_COLS " FROM accounts a WHERE a.id = $1",
 		     1, params, &res);
 	if (rc)
 		return rc;
@@ -320,9 +346,9 @@ int store_delete_tokens(struct db *db, const char *account_id,
 {
 	const char *params[2] = {account_id, purpose};
 
-	return db_exec(db,
-		       "DELETE FROM tokens WHERE account_id = $1 AND purpose = $2",
-		       2, params, NULL);
+	return db_exec(
+	    db, "DELETE FROM tokens WHERE account_id = $1 AND purpose = $2", 2,
+	    params, NULL);
 }
 
 int store_take_token(struct db *db, struct arena *a,
@@ -333,11 +359,12 @@ int store_take_token(struct db *db, struct arena *a,
 	PGresult *res;
 	int rc;
 
-	rc = exec_hash(db,
-		       "DELETE FROM tokens WHERE token_hash = $1 AND purpose = $2 "
-		       "RETURNING account_id, coalesce(email, ''), "
-		       "expires_at > now()",
-		       2, params, hash, &res);
+	rc = exec_hash(
+	    db,
+	    "DELETE FROM tokens WHERE token_hash = $1 AND purpose = $2 "
+	    "RETURNING account_id, coalesce(email, ''), "
+	    "expires_at > now()",
+	    2, params, hash, &res);
 	if (rc)
 		return rc;
 	if (PQntuples(res) != 1 || !col_bool(res, 0, 2)) {
@@ -356,12 +383,13 @@ int store_confirm_email(struct db *db, const char *account_id,
 {
 	const char *params[2] = {account_id, email};
 
-	return exec_some(db,
-			 "UPDATE accounts SET email = $2, pending_email = NULL, "
-			 "email_verified_at = now() WHERE id = $1 AND "
-			 "(lower(email) = lower($2) OR "
-			 "lower(pending_email) = lower($2))",
-			 2, params);
+	return exec_some(
+	    db,
+	    "UPDATE accounts SET email = $2, pending_email = NULL, "
+	    "email_verified_at = now() WHERE id = $1 AND "
+	    "(lower(email) = lower($2) OR "
+	    "lower(pending_email) = lower($2))",
+	    2, params);
 }
 
 int store_insert_session(struct db *db, const char *account_id,
@@ -377,13 +405,14 @@ int store_insert_session(struct db *db, const char *account_id,
 
 	snprintf(idle, sizeof(idle), "%ld", idle_s);
 	snprintf(max, sizeof(max), "%ld", max_s);
-	rc = exec_hash(db,
-		       "INSERT INTO sessions (token_hash, account_id, expires_at, "
-		       "absolute_expires_at, user_agent) VALUES ($1, $2, "
-		       "now() + make_interval(secs => least($3::bigint, "
-		       "$4::bigint)), now() + make_interval(secs => $4::bigint), "
-		       "nullif($5, '')) RETURNING id, " MS("expires_at"),
-		       5, params, hash, &res);
+	rc = exec_hash(
+	    db,
+	    "INSERT INTO sessions (token_hash, account_id, expires_at, "
+	    "absolute_expires_at, user_agent) VALUES ($1, $2, "
+	    "now() + make_interval(secs => least($3::bigint, "
+	    "$4::bigint)), now() + make_interval(secs => $4::bigint), "
+	    "nullif($5, '')) RETURNING id, " MS("expires_at"),
+	    5, params, hash, &res);
 	if (rc)
 		return rc;
 	snprintf(id_out, STORE_ID_TEXT, "%s", PQgetvalue(res, 0, 0));
@@ -403,20 +432,23 @@ int store_touch_session(struct db *db, struct arena *a,
 
 	snprintf(idle, sizeof(idle), "%ld", idle_s);
 	rc = exec_hash(
-		db,
-		"WITH s AS (UPDATE sessions SET last_seen_at = now(), "
-		"expires_at = least(now() + make_interval(secs => $2::bigint), "
-		"absolute_expires_at) WHERE token_hash = $1 AND "
-		"expires_at > now() RETURNING id, account_id, created_at, "
-		"last_seen_at, expires_at, user_agent), "
-		"t AS (UPDATE accounts SET last_activity_at = now() FROM s "
-		"WHERE accounts.id = s.account_id AND "
-		"accounts.last_activity_at < now() - interval '1 minute') "
-		"SELECT s.id, s.account_id, a.role, " MS("s.created_at") ", "
-		MS("s.last_seen_at") ", " MS("s.expires_at") ", "
-		"coalesce(s.user_agent, '') FROM s JOIN accounts a "
-		"ON a.id = s.account_id",
-		2, params, hash, &res);
+	    db,
+	    "WITH s AS (UPDATE sessions SET last_seen_at = now(), "
+	    "expires_at = least(now() + make_interval(secs => $2::bigint), "
+	    "absolute_expires_at) WHERE token_hash = $1 AND "
+	    "expires_at > now() RETURNING id, account_id, created_at, "
+	    "last_seen_at, expires_at, user_agent), "
+	    "t AS (UPDATE accounts SET last_activity_at = now() FROM s "
+	    "WHERE accounts.id = s.account_id AND "
+	    "accounts.last_activity_at < now() - interval '1 minute') "
+	    "SELECT s.id, s.account_id, a.role, " MS("s.created_at") ", " MS(
+		"s.last_seen_at") ", " MS("s.expires_at") ", "
+							  "coalesce(s.user_"
+							  "agent, '') FROM s "
+							  "JOIN accounts a "
+							  "ON a.id = "
+							  "s.account_id",
+	    2, params, hash, &res);
 	if (rc)
 		return rc;
 	if (PQntuples(res) != 1) {
@@ -431,8 +463,8 @@ int store_touch_session(struct db *db, struct arena *a,
 	out->expires_ms = col_i64(res, 0, 5);
 	out->user_agent = col_str(a, res, 0, 6);
 	rc = out->id && out->account_id && out->role && out->user_agent
-		     ? 0
-		     : ERR_NOMEM;
+		 ? 0
+		 : ERR_NOMEM;
 out_clear:
 	PQclear(res);
 	return rc;
@@ -446,12 +478,13 @@ int store_list_sessions(struct db *db, struct arena *a, const char *account_id,
 	PGresult *res;
 	int rc, n;
 
-	rc = db_exec(db,
-		     "SELECT id, " MS("created_at") ", " MS("last_seen_at") ", "
-		     MS("expires_at") ", coalesce(user_agent, '') FROM sessions "
-		     "WHERE account_id = $1 AND expires_at > now() "
-		     "ORDER BY created_at DESC LIMIT 200",
-		     1, params, &res);
+	rc = db_exec(
+	    db,
+	    "SELECT id, " MS("created_at") ", " MS("last_seen_at") ", " MS(
+		"expires_at") ", coalesce(user_agent, '') FROM sessions "
+			      "WHERE account_id = $1 AND expires_at > now() "
+			      "ORDER BY created_at DESC LIMIT 200",
+	    1, params, &res);
 	if (rc)
 		return rc;
 	n = PQntuples(res);
@@ -484,9 +517,9 @@ int store_delete_session(struct db *db, const char *account_id,
 {
 	const char *params[2] = {account_id, session_id};
 
-	return exec_some(db,
-			 "DELETE FROM sessions WHERE account_id = $1 AND id = $2",
-			 2, params);
+	return exec_some(
+	    db, "DELETE FROM sessions WHERE account_id = $1 AND id = $2", 2,
+	    params);
 }
 
 int store_delete_sessions(struct db *db, const char *account_id, long *n_out)
@@ -509,8 +542,8 @@ int store_log_attempt(struct db *db, const char *account_id,
 		      const char *client_ip, const char *user_agent,
 		      const char *outcome)
 {
-	const char *params[5] = {(const char *)login_key, account_id,
-				 client_ip, user_agent, outcome};
+	const char *params[5] = {(const char *)login_key, account_id, client_ip,
+				 user_agent, outcome};
 
 	return exec_hash(db,
 			 "INSERT INTO connection_log (login_key, account_id, "
@@ -535,20 +568,20 @@ int store_throttle(struct db *db, const uint8_t login_key[SECURE_HASH_BYTES],
 	snprintf(nkey, sizeof(nkey), "%ld", max_key > 0 ? max_key - 1 : 0);
 	snprintf(nip, sizeof(nip), "%ld", max_ip > 0 ? max_ip - 1 : 0);
 	rc = exec_hash(
-		db,
-		"SELECT greatest(0, "
-		"ceil(extract(epoch FROM (SELECT at FROM connection_log "
-		"WHERE login_key = $1 AND outcome = 'bad_credentials' AND "
-		"at > now() - make_interval(secs => $3::bigint) "
-		"ORDER BY at DESC OFFSET $4::bigint LIMIT 1) "
-		"+ make_interval(secs => $3::bigint) - now())), "
-		"ceil(extract(epoch FROM (SELECT at FROM connection_log "
-		"WHERE $2 <> '' AND client_ip = nullif($2, '')::inet AND "
-		"outcome = 'bad_credentials' AND "
-		"at > now() - make_interval(secs => $3::bigint) "
-		"ORDER BY at DESC OFFSET $5::bigint LIMIT 1) "
-		"+ make_interval(secs => $3::bigint) - now())))::bigint",
-		5, params, login_key, &res);
+	    db,
+	    "SELECT greatest(0, "
+	    "ceil(extract(epoch FROM (SELECT at FROM connection_log "
+	    "WHERE login_key = $1 AND outcome = 'bad_credentials' AND "
+	    "at > now() - make_interval(secs => $3::bigint) "
+	    "ORDER BY at DESC OFFSET $4::bigint LIMIT 1) "
+	    "+ make_interval(secs => $3::bigint) - now())), "
+	    "ceil(extract(epoch FROM (SELECT at FROM connection_log "
+	    "WHERE $2 <> '' AND client_ip = nullif($2, '')::inet AND "
+	    "outcome = 'bad_credentials' AND "
+	    "at > now() - make_interval(secs => $3::bigint) "
+	    "ORDER BY at DESC OFFSET $5::bigint LIMIT 1) "
+	    "+ make_interval(secs => $3::bigint) - now())))::bigint",
+	    5, params, login_key, &res);
 	if (rc)
 		return rc;
 	*retry_after_s_out = col_i64(res, 0, 0);
@@ -560,21 +593,21 @@ int store_update_profile(struct db *db, const char *id, const char *first_name,
 			 const char *last_name, const char *phone,
 			 const char *address)
 {
-	const char *params[9] = {id,
-				 first_name ? "t" : "f", first_name,
-				 last_name ? "t" : "f", last_name,
-				 phone ? "t" : "f", phone,
-				 address ? "t" : "f", address};
+	const char *params[9] = {id,	     first_name ? "t" : "f",
+				 first_name, last_name ? "t" : "f",
+				 last_name,  phone ? "t" : "f",
+				 phone,	     address ? "t" : "f",
+				 address};
 
 	return exec_some(
-		db,
-		"UPDATE accounts SET "
-		"first_name = CASE WHEN $2::bool THEN $3 ELSE first_name END, "
-		"last_name = CASE WHEN $4::bool THEN $5 ELSE last_name END, "
-		"phone = CASE WHEN $6::bool THEN nullif($7, '') ELSE phone END, "
-		"address = CASE WHEN $8::bool THEN nullif($9, '') "
-		"ELSE address END WHERE id = $1",
-		9, params);
+	    db,
+	    "UPDATE accounts SET "
+	    "first_name = CASE WHEN $2::bool THEN $3 ELSE first_name END, "
+	    "last_name = CASE WHEN $4::bool THEN $5 ELSE last_name END, "
+	    "phone = CASE WHEN $6::bool THEN nullif($7, '') ELSE phone END, "
+	    "address = CASE WHEN $8::bool THEN nullif($9, '') "
+	    "ELSE address END WHERE id = $1",
+	    9, params);
 }
 
 int store_set_pending_email(struct db *db, const char *id, const char *email)
@@ -671,8 +704,8 @@ int store_get_company(struct db *db, struct arena *a, const char *id,
 		out->address = col_str(a, res, 0, 2);
 		out->phone = col_str(a, res, 0, 3);
 		rc = out->legal_name && out->siret && out->address && out->phone
-			     ? 0
-			     : ERR_NOMEM;
+			 ? 0
+			 : ERR_NOMEM;
 	}
 	PQclear(res);
 	return rc;
@@ -684,14 +717,15 @@ int store_put_company(struct db *db, const char *id,
 	const char *params[5] = {id, in->legal_name, in->siret, in->address,
 				 in->phone};
 
-	return db_exec(db,
-		       "INSERT INTO companies (account_id, legal_name, siret, "
-		       "address, phone) VALUES ($1, $2, $3, $4, nullif($5, '')) "
-		       "ON CONFLICT (account_id) DO UPDATE SET "
-		       "legal_name = excluded.legal_name, siret = excluded.siret, "
-		       "address = excluded.address, phone = excluded.phone, "
-		       "updated_at = now()",
-		       5, params, NULL);
+	return db_exec(
+	    db,
+	    "INSERT INTO companies (account_id, legal_name, siret, "
+	    "address, phone) VALUES ($1, $2, $3, $4, nullif($5, '')) "
+	    "ON CONFLICT (account_id) DO UPDATE SET "
+	    "legal_name = excluded.legal_name, siret = excluded.siret, "
+	    "address = excluded.address, phone = excluded.phone, "
+	    "updated_at = now()",
+	    5, params, NULL);
 }
 
 int store_get_practice(struct db *db, struct arena *a, const char *id,
@@ -707,8 +741,8 @@ int store_get_practice(struct db *db, struct arena *a, const char *id,
 		     1, params, &res);
 	if (rc)
 		return rc;
-	rc = PQntuples(res) == 1 ? read_practice(a, res, 0, out)
-				 : ERR_NOT_FOUND;
+	rc =
+	    PQntuples(res) == 1 ? read_practice(a, res, 0, out) : ERR_NOT_FOUND;
 	PQclear(res);
 	return rc;
 }
@@ -734,17 +768,18 @@ int store_put_practice(struct db *db, const char *id,
 		rc = ERR_NOMEM;
 		goto out_free_arena;
 	}
-	rc = db_exec(db,
-		     "INSERT INTO practices (account_id, display_name, "
-		     "specialties, city, postcode, region, bio, languages) "
-		     "VALUES ($1, $2, $3::text[], $4, $5, $6, $7, $8::text[]) "
-		     "ON CONFLICT (account_id) DO UPDATE SET "
-		     "display_name = excluded.display_name, "
-		     "specialties = excluded.specialties, city = excluded.city, "
-		     "postcode = excluded.postcode, region = excluded.region, "
-		     "bio = excluded.bio, languages = excluded.languages, "
-		     "updated_at = now()",
-		     8, params, NULL);
+	rc =
+	    db_exec(db,
+		    "INSERT INTO practices (account_id, display_name, "
+		    "specialties, city, postcode, region, bio, languages) "
+		    "VALUES ($1, $2, $3::text[], $4, $5, $6, $7, $8::text[]) "
+		    "ON CONFLICT (account_id) DO UPDATE SET "
+		    "display_name = excluded.display_name, "
+		    "specialties = excluded.specialties, city = excluded.city, "
+		    "postcode = excluded.postcode, region = excluded.region, "
+		    "bio = excluded.bio, languages = excluded.languages, "
+		    "updated_at = now()",
+		    8, params, NULL);
 out_free_arena:
 	arena_free(a);
 	return rc;
@@ -792,26 +827,26 @@ int store_list_directory(struct db *db, struct arena *a,
 	params[6] = q->after_id;
 	params[7] = limit;
 	rc = db_exec(
-		db,
-		"SELECT " PRACTICE_COLS " FROM practices p "
-		"JOIN accounts a ON a.id = p.account_id WHERE " LISTED_SQL
-		" AND ($1::text IS NULL OR p.specialties @> ARRAY[$1::text]) "
-		"AND ($2::text IS NULL OR p.region = $2) "
-		"AND ($3::text IS NULL OR p.city_key = fold($3)) "
-		"AND ($4::text IS NULL OR p.postcode LIKE $4 || '%') "
-		"AND ($5::text IS NULL OR "
-		"p.search @@ websearch_to_tsquery('french', fold($5))) "
-		"AND ($6::text IS NULL OR (p.sort_key, p.account_id) > "
-		"($6, $7::uuid)) "
-		"ORDER BY p.sort_key, p.account_id LIMIT $8::int",
-		8, params, &res);
+	    db,
+	    "SELECT " PRACTICE_COLS " FROM practices p "
+	    "JOIN accounts a ON a.id = p.account_id WHERE " LISTED_SQL
+	    " AND ($1::text IS NULL OR p.specialties @> ARRAY[$1::text]) "
+	    "AND ($2::text IS NULL OR p.region = $2) "
+	    "AND ($3::text IS NULL OR p.city_key = fold($3)) "
+	    "AND ($4::text IS NULL OR p.postcode LIKE $4 || '%') "
+	    "AND ($5::text IS NULL OR "
+	    "p.search @@ websearch_to_tsquery('french', fold($5))) "
+	    "AND ($6::text IS NULL OR (p.sort_key, p.account_id) > "
+	    "($6, $7::uuid)) "
+	    "ORDER BY p.sort_key, p.account_id LIMIT $8::int",
+	    8, params, &res);
 	if (rc)
 		return rc;
 	rc = read_practices(a, res, q->limit, items_out, n_out);
 	if (!rc) {
 		*more_out = (size_t)PQntuples(res) > q->limit;
-		*last_key_out = *n_out ? col_str(a, res, (int)*n_out - 1, 8)
-				       : NULL;
+		*last_key_out =
+		    *n_out ? col_str(a, res, (int)*n_out - 1, 8) : NULL;
 		if (*n_out && !*last_key_out)
 			rc = ERR_NOMEM;
 	}
@@ -826,15 +861,15 @@ int store_get_listed(struct db *db, struct arena *a, const char *id,
 	PGresult *res;
 	int rc;
 
-	rc = db_exec(db,
-		     "SELECT " PRACTICE_COLS " FROM practices p JOIN accounts a "
-		     "ON a.id = p.account_id WHERE p.account_id = $1 AND "
-		     LISTED_SQL,
-		     1, params, &res);
+	rc = db_exec(
+	    db,
+	    "SELECT " PRACTICE_COLS " FROM practices p JOIN accounts a "
+	    "ON a.id = p.account_id WHERE p.account_id = $1 AND " LISTED_SQL,
+	    1, params, &res);
 	if (rc)
 		return rc;
-	rc = PQntuples(res) == 1 ? read_practice(a, res, 0, out)
-				 : ERR_NOT_FOUND;
+	rc =
+	    PQntuples(res) == 1 ? read_practice(a, res, 0, out) : ERR_NOT_FOUND;
 	PQclear(res);
 	return rc;
 }
@@ -905,26 +940,26 @@ int store_export(struct db *db, struct arena *a, const char *id,
 	int rc;
 
 	rc = db_exec(
-		db,
-		"SELECT json_build_object("
-		"'account', (SELECT to_jsonb(x) - 'password_hash' FROM accounts x "
-		"WHERE x.id = $1), "
-		"'company', (SELECT to_jsonb(c) FROM companies c "
-		"WHERE c.account_id = $1), "
-		"'practice', (SELECT to_jsonb(p) - 'search' - 'sort_key' - "
-		"'city_key' FROM practices p WHERE p.account_id = $1), "
-		"'sessions', (SELECT coalesce(jsonb_agg(jsonb_build_object("
-		"'id', s.id, 'created_at', s.created_at, 'last_seen_at', "
-		"s.last_seen_at, 'expires_at', s.expires_at, 'user_agent', "
-		"s.user_agent)), '[]') FROM sessions s WHERE s.account_id = $1), "
-		"'favorites', (SELECT coalesce(jsonb_agg(jsonb_build_object("
-		"'practitioner_id', f.practitioner_id, 'created_at', "
-		"f.created_at)), '[]') FROM favorites f WHERE f.client_id = $1), "
-		"'connection_log', (SELECT coalesce(jsonb_agg(jsonb_build_object("
-		"'at', l.at, 'client_ip', l.client_ip, 'user_agent', "
-		"l.user_agent, 'outcome', l.outcome) ORDER BY l.at), '[]') "
-		"FROM connection_log l WHERE l.account_id = $1))::text",
-		1, params, &res);
+	    db,
+	    "SELECT json_build_object("
+	    "'account', (SELECT to_jsonb(x) - 'password_hash' FROM accounts x "
+	    "WHERE x.id = $1), "
+	    "'company', (SELECT to_jsonb(c) FROM companies c "
+	    "WHERE c.account_id = $1), "
+	    "'practice', (SELECT to_jsonb(p) - 'search' - 'sort_key' - "
+	    "'city_key' FROM practices p WHERE p.account_id = $1), "
+	    "'sessions', (SELECT coalesce(jsonb_agg(jsonb_build_object("
+	    "'id', s.id, 'created_at', s.created_at, 'last_seen_at', "
+	    "s.last_seen_at, 'expires_at', s.expires_at, 'user_agent', "
+	    "s.user_agent)), '[]') FROM sessions s WHERE s.account_id = $1), "
+	    "'favorites', (SELECT coalesce(jsonb_agg(jsonb_build_object("
+	    "'practitioner_id', f.practitioner_id, 'created_at', "
+	    "f.created_at)), '[]') FROM favorites f WHERE f.client_id = $1), "
+	    "'connection_log', (SELECT coalesce(jsonb_agg(jsonb_build_object("
+	    "'at', l.at, 'client_ip', l.client_ip, 'user_agent', "
+	    "l.user_agent, 'outcome', l.outcome) ORDER BY l.at), '[]') "
+	    "FROM connection_log l WHERE l.account_id = $1))::text",
+	    1, params, &res);
 	if (rc)
 		return rc;
 	*json_out = col_str(a, res, 0, 0);
@@ -972,4 +1007,79 @@ int store_purge_expired(struct db *db, long *n_out)
 	PQclear(res);
 	*n_out = n;
 	return 0;
+}
+
+int store_outbox_to_scrub(struct db *db, struct arena *a, const char *topic,
+			  long age_s, size_t limit,
+			  struct store_outbox_row **rows_out, size_t *n_out)
+{
+	char age[24], lim[24];
+	const char *params[3] = {topic, age, lim};
+	struct store_outbox_row *rows;
+	PGresult *res;
+	int rc, n;
+
+	snprintf(age, sizeof(age), "%ld", age_s);
+	snprintf(lim, sizeof(lim), "%zu", limit);
+	rc = db_exec(
+	    db,
+	    "SELECT o.id, encode(o.payload, 'hex') FROM events_outbox o "
+	    "WHERE o.topic = $1 AND o.id > coalesce((SELECT last_id "
+	    "FROM outbox_scrub WHERE topic = $1), 0) AND "
+	    "o.created_at < now() - make_interval(secs => $2::bigint) "
+	    "ORDER BY o.id LIMIT $3::int",
+	    3, params, &res);
+	if (rc)
+		return rc;
+	n = PQntuples(res);
+	rows = arena_alloc(a, (size_t)(n ? n : 1) * sizeof(*rows));
+	if (!rows) {
+		rc = ERR_NOMEM;
+		goto out_clear;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *hex = PQgetvalue(res, i, 1);
+		size_t len = strlen(hex) / 2;
+
+		rows[i].id = col_i64(res, i, 0);
+		rows[i].len = len;
+		rows[i].payload = arena_alloc(a, len ? len : 1);
+		if (!rows[i].payload) {
+			rc = ERR_NOMEM;
+			goto out_clear;
+		}
+		for (size_t k = 0; k < len; k++) {
+			unsigned v;
+			sscanf(hex + 2 * k, "%2x", &v);
+			rows[i].payload[k] = (uint8_t)v;
+		}
+	}
+	*rows_out = rows;
+	*n_out = (size_t)n;
+out_clear:
+	PQclear(res);
+	return rc;
+}
+
+int store_outbox_scrubbed(struct db *db, const char *topic, int64_t id,
+			  const uint8_t *payload, size_t len)
+{
+	char idt[24];
+	const char *params[3] = {(const char *)payload, idt, topic};
+	int lengths[3] = {(int)len, 0, 0}, formats[3] = {1, 0, 0};
+	int rc;
+
+	snprintf(idt, sizeof(idt), "%" PRId64, id);
+	rc = db_exec_binary(db,
+			    "UPDATE events_outbox SET payload = $1 "
+			    "WHERE id = $2::bigint",
+			    3 - 1, params, lengths, formats, NULL);
+	if (rc)
+		return rc;
+	return db_exec(
+	    db,
+	    "INSERT INTO outbox_scrub (topic, last_id) VALUES ($1, "
+	    "$2::bigint) ON CONFLICT (topic) DO UPDATE SET "
+	    "last_id = greatest(outbox_scrub.last_id, excluded.last_id)",
+	    2, (const char *const[]){topic, idt}, NULL);
 }

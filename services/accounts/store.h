@@ -26,7 +26,7 @@ struct db;
 /* an account row as the handlers see it (no password hash) */
 struct store_account {
 	char *id;
-	char *role;                /* "client", "practitioner", "admin" */
+	char *role; /* "client", "practitioner", "admin" */
 	char *email;
 	bool email_verified;
 	char *pending_email;
@@ -37,28 +37,34 @@ struct store_account {
 	char *terms_version;
 	int64_t terms_accepted_ms; /* 0 when none */
 	char *subscription_status; /* "none", "trial", ... */
-	int64_t trial_ends_ms;     /* 0 when none */
+	int64_t trial_ends_ms;	   /* 0 when none */
 	int64_t created_ms;
-	bool listed;               /* practitioner visible and bookable */
+	bool listed; /* practitioner visible and bookable */
 };
 
 struct store_new_account {
 	const char *role;
-	const char *email;         /* normalised */
+	const char *email; /* normalised */
 	const char *password_hash;
 	const char *first_name;
 	const char *last_name;
-	const char *phone;         /* "" for none */
-	const char *address;       /* "" for none */
-	const char *terms_version; /* NULL: no terms (admins) */
-	bool verified;             /* admins created by the operator */
-	long trial_days;           /* practitioners; 0 otherwise */
+	const char *phone;	     /* "" for none */
+	const char *address;	     /* "" for none */
+	const char *terms_version;   /* NULL: no terms (admins) */
+	bool verified;		     /* admins created by the operator */
+	long trial_days;	     /* practitioners; 0 otherwise */
+	const char *idempotency_key; /* "" for none */
 };
 
 /* store_insert_account - a new account; its id in id_out. ERR_CONFLICT when
  * the e-mail is taken, whatever its case. */
 int store_insert_account(struct db *db, const struct store_new_account *in,
 			 char id_out[STORE_ID_TEXT]) WARN_UNUSED;
+
+/* store_find_idempotent - the account signed up with idempotency key and
+ * (normalised) email; ERR_NOT_FOUND. */
+int store_find_idempotent(struct db *db, const char *key, const char *email,
+			  char id_out[STORE_ID_TEXT]) WARN_UNUSED;
 
 /* store_get_account - by id; ERR_NOT_FOUND. */
 int store_get_account(struct db *db, struct arena *a, const char *id,
@@ -76,8 +82,8 @@ int store_get_password_hash(struct db *db, struct arena *a, const char *id,
 			    char **hash_out) WARN_UNUSED;
 
 /* store_set_password_hash - replaces it; ERR_NOT_FOUND. */
-int store_set_password_hash(struct db *db, const char *id, const char *hash)
-	WARN_UNUSED;
+int store_set_password_hash(struct db *db, const char *id,
+			    const char *hash) WARN_UNUSED;
 
 /* Single-use tokens (verification, reset); purposes are "verify_email" and
  * "reset_password". email is the address a verification confirms. */
@@ -122,8 +128,8 @@ struct store_session {
 int store_insert_session(struct db *db, const char *account_id,
 			 const uint8_t hash[SECURE_HASH_BYTES], long idle_s,
 			 long max_s, const char *user_agent,
-			 char id_out[STORE_ID_TEXT], int64_t *expires_ms_out)
-	WARN_UNUSED;
+			 char id_out[STORE_ID_TEXT],
+			 int64_t *expires_ms_out) WARN_UNUSED;
 
 /*
  * store_touch_session - the live session of a token hash, its expiry slid
@@ -136,8 +142,8 @@ int store_touch_session(struct db *db, struct arena *a,
 
 /* store_list_sessions - the account's live sessions, newest first. */
 int store_list_sessions(struct db *db, struct arena *a, const char *account_id,
-			struct store_session **items_out, size_t *n_out)
-	WARN_UNUSED;
+			struct store_session **items_out,
+			size_t *n_out) WARN_UNUSED;
 
 /* store_delete_session - one session of the account; ERR_NOT_FOUND. */
 int store_delete_session(struct db *db, const char *account_id,
@@ -170,8 +176,8 @@ int store_update_profile(struct db *db, const char *id, const char *first_name,
 
 /* store_set_pending_email - the address awaiting verification;
  * ERR_CONFLICT when another account uses it. */
-int store_set_pending_email(struct db *db, const char *id, const char *email)
-	WARN_UNUSED;
+int store_set_pending_email(struct db *db, const char *id,
+			    const char *email) WARN_UNUSED;
 
 /* store_delete_account - the account and everything that cascades from it
  * (sessions, tokens, company, practice, favourites). ERR_NOT_FOUND. */
@@ -179,8 +185,8 @@ int store_delete_account(struct db *db, const char *id) WARN_UNUSED;
 
 /* store_set_subscription - a practitioner's status ("trial", "active",
  * "suspended", "lapsed"). ERR_NOT_FOUND when no such practitioner. */
-int store_set_subscription(struct db *db, const char *id, const char *status)
-	WARN_UNUSED;
+int store_set_subscription(struct db *db, const char *id,
+			   const char *status) WARN_UNUSED;
 
 /* store_lapse_trials - trials past their end become "lapsed"; their ids. */
 int store_lapse_trials(struct db *db, struct arena *a, char ***ids_out,
@@ -195,7 +201,8 @@ struct store_company {
 };
 
 int store_get_company(struct db *db, struct arena *a, const char *id,
-		      struct store_company *out) WARN_UNUSED; /* ERR_NOT_FOUND */
+		      struct store_company *out)
+    WARN_UNUSED; /* ERR_NOT_FOUND */
 int store_put_company(struct db *db, const char *id,
 		      const struct store_company *in) WARN_UNUSED;
 
@@ -223,7 +230,7 @@ struct store_directory_query {
 	const char *region;    /* code or NULL */
 	const char *city;      /* or NULL; compared without case or accents */
 	const char *postcode;  /* prefix (2-5 digits) or NULL */
-	const char *q;         /* free text or NULL */
+	const char *q;	       /* free text or NULL */
 	const char *after_key; /* cursor: sort key and id, or NULL */
 	const char *after_id;
 	size_t limit;
@@ -252,8 +259,8 @@ int store_put_favorite(struct db *db, const char *client_id,
 int store_delete_favorite(struct db *db, const char *client_id,
 			  const char *practitioner_id) WARN_UNUSED;
 int store_list_favorites(struct db *db, struct arena *a, const char *client_id,
-			 struct store_practice **items_out, size_t *n_out)
-	WARN_UNUSED;
+			 struct store_practice **items_out,
+			 size_t *n_out) WARN_UNUSED;
 
 /* Privacy: everything held on an account as one JSON object (arena). */
 int store_export(struct db *db, struct arena *a, const char *id,
@@ -268,5 +275,26 @@ int store_sweep_connection_log(struct db *db, int64_t cutoff_ms,
  * carried by outbox events whose tokens have expired are blanked.
  */
 int store_purge_expired(struct db *db, long *n_out) WARN_UNUSED;
+
+/* Outbox rows whose payload carries a token (see jobs.c). */
+struct store_outbox_row {
+	int64_t id;
+	uint8_t *payload; /* arena copy */
+	size_t len;
+};
+
+/*
+ * store_outbox_to_scrub - up to limit rows of topic not yet scrubbed and
+ * older than age_s seconds, in id order.
+ */
+int store_outbox_to_scrub(struct db *db, struct arena *a, const char *topic,
+			  long age_s, size_t limit,
+			  struct store_outbox_row **rows_out,
+			  size_t *n_out) WARN_UNUSED;
+
+/* store_outbox_scrubbed - row id of topic now holds payload, and every row
+ * of topic up to id is done. */
+int store_outbox_scrubbed(struct db *db, const char *topic, int64_t id,
+			  const uint8_t *payload, size_t len) WARN_UNUSED;
 
 #endif

@@ -10,58 +10,58 @@ extern const char *const accounts_common_passwords[];
 extern const size_t accounts_common_passwords_count;
 
 static const struct validate_ref specialties[] = {
-	{"acupression", "Acupression"},
-	{"aromatherapie", "Aromathérapie"},
-	{"art-therapie", "Art-thérapie"},
-	{"ayurveda", "Ayurveda"},
-	{"coaching-de-vie", "Coaching de vie"},
-	{"do-in", "Do-in"},
-	{"drainage-lymphatique", "Drainage lymphatique"},
-	{"energetique-chinoise", "Énergétique chinoise"},
-	{"fasciatherapie", "Fasciathérapie"},
-	{"fleurs-de-bach", "Fleurs de Bach"},
-	{"gemmotherapie", "Gemmothérapie"},
-	{"hypnose", "Hypnose"},
-	{"kinesiologie", "Kinésiologie"},
-	{"luminotherapie", "Luminothérapie"},
-	{"massage-bien-etre", "Massage bien-être"},
-	{"meditation", "Méditation"},
-	{"musicotherapie", "Musicothérapie"},
-	{"naturopathie", "Naturopathie"},
-	{"nutrition", "Nutrition"},
-	{"phytotherapie", "Phytothérapie"},
-	{"pilates", "Pilates"},
-	{"qi-gong", "Qi gong"},
-	{"reflexologie", "Réflexologie"},
-	{"reiki", "Reiki"},
-	{"relaxation", "Relaxation"},
-	{"shiatsu", "Shiatsu"},
-	{"sonotherapie", "Sonothérapie"},
-	{"sophrologie", "Sophrologie"},
-	{"tai-chi", "Tai-chi"},
-	{"yoga", "Yoga"},
+    {"acupression", "Acupression"},
+    {"aromatherapie", "Aromathérapie"},
+    {"art-therapie", "Art-thérapie"},
+    {"ayurveda", "Ayurveda"},
+    {"coaching-de-vie", "Coaching de vie"},
+    {"do-in", "Do-in"},
+    {"drainage-lymphatique", "Drainage lymphatique"},
+    {"energetique-chinoise", "Énergétique chinoise"},
+    {"fasciatherapie", "Fasciathérapie"},
+    {"fleurs-de-bach", "Fleurs de Bach"},
+    {"gemmotherapie", "Gemmothérapie"},
+    {"hypnose", "Hypnose"},
+    {"kinesiologie", "Kinésiologie"},
+    {"luminotherapie", "Luminothérapie"},
+    {"massage-bien-etre", "Massage bien-être"},
+    {"meditation", "Méditation"},
+    {"musicotherapie", "Musicothérapie"},
+    {"naturopathie", "Naturopathie"},
+    {"nutrition", "Nutrition"},
+    {"phytotherapie", "Phytothérapie"},
+    {"pilates", "Pilates"},
+    {"qi-gong", "Qi gong"},
+    {"reflexologie", "Réflexologie"},
+    {"reiki", "Reiki"},
+    {"relaxation", "Relaxation"},
+    {"shiatsu", "Shiatsu"},
+    {"sonotherapie", "Sonothérapie"},
+    {"sophrologie", "Sophrologie"},
+    {"tai-chi", "Tai-chi"},
+    {"yoga", "Yoga"},
 };
 
 /* The 18 regions of France (13 metropolitan, 5 overseas). */
 static const struct validate_ref regions[] = {
-	{"auvergne-rhone-alpes", "Auvergne-Rhône-Alpes"},
-	{"bourgogne-franche-comte", "Bourgogne-Franche-Comté"},
-	{"bretagne", "Bretagne"},
-	{"centre-val-de-loire", "Centre-Val de Loire"},
-	{"corse", "Corse"},
-	{"grand-est", "Grand Est"},
-	{"guadeloupe", "Guadeloupe"},
-	{"guyane", "Guyane"},
-	{"hauts-de-france", "Hauts-de-France"},
-	{"ile-de-france", "Île-de-France"},
-	{"la-reunion", "La Réunion"},
-	{"martinique", "Martinique"},
-	{"mayotte", "Mayotte"},
-	{"normandie", "Normandie"},
-	{"nouvelle-aquitaine", "Nouvelle-Aquitaine"},
-	{"occitanie", "Occitanie"},
-	{"pays-de-la-loire", "Pays de la Loire"},
-	{"provence-alpes-cote-d-azur", "Provence-Alpes-Côte d'Azur"},
+    {"auvergne-rhone-alpes", "Auvergne-Rhône-Alpes"},
+    {"bourgogne-franche-comte", "Bourgogne-Franche-Comté"},
+    {"bretagne", "Bretagne"},
+    {"centre-val-de-loire", "Centre-Val de Loire"},
+    {"corse", "Corse"},
+    {"grand-est", "Grand Est"},
+    {"guadeloupe", "Guadeloupe"},
+    {"guyane", "Guyane"},
+    {"hauts-de-france", "Hauts-de-France"},
+    {"ile-de-france", "Île-de-France"},
+    {"la-reunion", "La Réunion"},
+    {"martinique", "Martinique"},
+    {"mayotte", "Mayotte"},
+    {"normandie", "Normandie"},
+    {"nouvelle-aquitaine", "Nouvelle-Aquitaine"},
+    {"occitanie", "Occitanie"},
+    {"pays-de-la-loire", "Pays de la Loire"},
+    {"provence-alpes-cote-d-azur", "Provence-Alpes-Côte d'Azur"},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -80,7 +80,8 @@ static bool is_domain_label_char(char c)
 
 static bool is_local_char(char c)
 {
-	return isalnum((unsigned char)c) || (c && strchr(".!#$%&'*+/=?^_`{|}~-", c));
+	return isalnum((unsigned char)c) ||
+	       (c && strchr(".!#$%&'*+/=?^_`{|}~-", c));
 }
 
 static bool domain_ok(const char *d)
@@ -110,8 +111,7 @@ static bool domain_ok(const char *d)
 	return true;
 }
 
-int validate_email(const char *in, char *out, size_t n,
-		   const char **reason_out)
+int validate_email(const char *in, char *out, size_t n, const char **reason_out)
 {
 	const char *start = in, *end, *at;
 	size_t len;
@@ -131,15 +131,18 @@ int validate_email(const char *in, char *out, size_t n,
 	out[len] = '\0';
 	at = strchr(out, '@');
 	if (!at || strchr(at + 1, '@') || at == out || at - out > 64)
-		return refuse(reason_out, "is not an e-mail address", ERR_INVALID);
+		return refuse(reason_out, "is not an e-mail address",
+			      ERR_INVALID);
 	for (const char *p = out; p < at; p++)
 		if (!is_local_char(*p))
 			return refuse(reason_out, "is not an e-mail address",
-				    ERR_INVALID);
+				      ERR_INVALID);
 	if (out[0] == '.' || at[-1] == '.' || strstr(out, ".."))
-		return refuse(reason_out, "is not an e-mail address", ERR_INVALID);
+		return refuse(reason_out, "is not an e-mail address",
+			      ERR_INVALID);
 	if (!domain_ok(at + 1))
-		return refuse(reason_out, "is not an e-mail address", ERR_INVALID);
+		return refuse(reason_out, "is not an e-mail address",
+			      ERR_INVALID);
 	return 0;
 }
 
@@ -158,13 +161,23 @@ static bool on_list(const char *lower)
 static char unleet(char c)
 {
 	switch (c) {
-	case '0': return 'o';
-	case '1': case '!': return 'i';
-	case '3': return 'e';
-	case '4': case '@': return 'a';
-	case '5': case '$': return 's';
-	case '7': return 't';
-	default: return c;
+	case '0':
+		return 'o';
+	case '1':
+	case '!':
+		return 'i';
+	case '3':
+		return 'e';
+	case '4':
+	case '@':
+		return 'a';
+	case '5':
+	case '$':
+		return 's';
+	case '7':
+		return 't';
+	default:
+		return c;
 	}
 }
 
@@ -230,7 +243,7 @@ int validate_password(const char *password, const char *email,
 		return refuse(reason_out, "is too long", ERR_TOO_LARGE);
 	if (utf8_chars(password) < VALIDATE_PASSWORD_MIN)
 		return refuse(reason_out, "must have at least 9 characters",
-			    ERR_INVALID);
+			      ERR_INVALID);
 	for (const char *p = password; *p; p++) {
 		unsigned char c = (unsigned char)*p;
 		if (isalpha(c) || c >= 0x80)
@@ -242,23 +255,22 @@ int validate_password(const char *password, const char *email,
 	}
 	if (!letter || !digit || !symbol)
 		return refuse(reason_out,
-			    "must mix letters, digits and symbols",
-			    ERR_INVALID);
+			      "must mix letters, digits and symbols",
+			      ERR_INVALID);
 	if (email && *email) {
 		const char *at = strchr(email, '@');
 		size_t local = at ? (size_t)(at - email) : strlen(email);
 		if (local >= 3 && contains_nocase(password, email, local))
 			return refuse(reason_out,
-				    "must not contain the e-mail address",
-				    ERR_INVALID);
+				      "must not contain the e-mail address",
+				      ERR_INVALID);
 	}
 	if (validate_is_common_password(password))
 		return refuse(reason_out, "is too common", ERR_INVALID);
 	return 0;
 }
 
-int validate_phone(const char *in, char *out, size_t n,
-		   const char **reason_out)
+int validate_phone(const char *in, char *out, size_t n, const char **reason_out)
 {
 	char digits[32];
 	size_t d = 0;
@@ -273,9 +285,9 @@ int validate_phone(const char *in, char *out, size_t n,
 			digits[d++] = *p;
 		else if (!strchr(" .-()\t", *p))
 			return refuse(reason_out,
-				    "must be an international number such as "
-				    "+33612345678",
-				    ERR_INVALID);
+				      "must be an international number such as "
+				      "+33612345678",
+				      ERR_INVALID);
 	}
 	digits[d] = '\0';
 	if (!plus && d == 0) {
@@ -297,9 +309,9 @@ int validate_phone(const char *in, char *out, size_t n,
 	}
 	if (!plus || d < 7 || d > 15 || digits[0] == '0' || d + 2 > n)
 		return refuse(reason_out,
-			    "must be an international number such as "
-			    "+33612345678",
-			    ERR_INVALID);
+			      "must be an international number such as "
+			      "+33612345678",
+			      ERR_INVALID);
 	out[0] = '+';
 	memcpy(out + 1, digits, d + 1);
 	return 0;
@@ -324,7 +336,8 @@ bool validate_siret(const char *siret)
 		}
 		sum += v;
 	}
-	/* La Poste's establishments share SIREN 356000000 and use another key */
+	/* La Poste's establishments share SIREN 356000000 and use another key
+	 */
 	if (strncmp(siret, "356000000", 9) == 0 &&
 	    strcmp(siret, "35600000000048") != 0)
 		return digit_sum % 5 == 0;
@@ -375,12 +388,12 @@ int validate_text(const char *text, size_t max, bool required, bool multiline,
 		size_t len = utf8_seq(p);
 		if (len == 0)
 			return refuse(reason_out, "is not valid UTF-8",
-				    ERR_INVALID);
+				      ERR_INVALID);
 		if (len == 1 && (*p < 0x20 || *p == 0x7F) &&
 		    !(multiline && (*p == '\n' || *p == '\r' || *p == '\t')))
 			return refuse(reason_out,
-				    "must not contain control characters",
-				    ERR_INVALID);
+				      "must not contain control characters",
+				      ERR_INVALID);
 		if (!(len == 1 && isspace(*p)))
 			blank = false;
 		p += len;
@@ -403,18 +416,18 @@ bool validate_postcode(const char *postcode)
 bool validate_language(const char *code)
 {
 	return strlen(code) == 2 && islower((unsigned char)code[0]) &&
-	       islower((unsigned char)code[1]) && isalpha((unsigned char)code[0]) &&
+	       islower((unsigned char)code[1]) &&
+	       isalpha((unsigned char)code[0]) &&
 	       isalpha((unsigned char)code[1]);
 }
 
 /* ASCII folding of U+00C0..U+00FF (second byte of C3 xx). */
 static const char *const latin1_fold[64] = {
-	"a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e",
-	"i", "i", "i", "i", "d", "n", "o", "o", "o", "o", "o", NULL,
-	"o", "u", "u", "u", "u", "y", "th", "ss",
-	"a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e",
-	"i", "i", "i", "i", "d", "n", "o", "o", "o", "o", "o", NULL,
-	"o", "u", "u", "u", "u", "y", "th", "y",
+    "a", "a", "a", "a",	 "a",  "a",  "ae", "c", "e", "e", "e",	"e", "i",
+    "i", "i", "i", "d",	 "n",  "o",  "o",  "o", "o", "o", NULL, "o", "u",
+    "u", "u", "u", "y",	 "th", "ss", "a",  "a", "a", "a", "a",	"a", "ae",
+    "c", "e", "e", "e",	 "e",  "i",  "i",  "i", "i", "d", "n",	"o", "o",
+    "o", "o", "o", NULL, "o",  "u",  "u",  "u", "u", "y", "th", "y",
 };
 
 void validate_slug(const char *in, char *out, size_t n)

@@ -1,4 +1,5 @@
-/* validate.h - the accounts service's field rules: e-mail, password, phone, SIRET, reference lists. */
+/* validate.h - the accounts service's field rules: e-mail, password, phone,
+ * SIRET, reference lists. */
 #ifndef ACCOUNTS_VALIDATE_H
 #define ACCOUNTS_VALIDATE_H
 
@@ -6,13 +7,14 @@
 #include <stddef.h>
 #include "error.h"
 
-#define VALIDATE_EMAIL_MAX 254
-#define VALIDATE_PHONE_MAX 16   /* "+" and 15 digits */
-#define VALIDATE_PASSWORD_MIN 9 /* characters, as the policies advise */
-#define VALIDATE_PASSWORD_MAX 256 /* bytes; argon2id takes any length, we do not */
-#define VALIDATE_NAME_MAX 100
+#define VALIDATE_EMAIL_MAX    254
+#define VALIDATE_PHONE_MAX    16 /* "+" and 15 digits */
+#define VALIDATE_PASSWORD_MIN 9	 /* characters, as the policies advise */
+#define VALIDATE_PASSWORD_MAX                                                  \
+	256 /* bytes; argon2id takes any length, we do not */
+#define VALIDATE_NAME_MAX    100
 #define VALIDATE_ADDRESS_MAX 300
-#define VALIDATE_CODE_MAX 64    /* specialty and region codes */
+#define VALIDATE_CODE_MAX    64 /* specialty and region codes */
 
 /*
  * Every function here is pure and thread-safe. Those that fail return

@@ -1,4 +1,5 @@
-/* availability.c - bookable slots from opening hours, pure computation (no I/O). */
+/* availability.c - bookable slots from opening hours, pure computation (no
+ * I/O). */
 #include "availability.h"
 
 #include <stdio.h>
@@ -137,7 +138,8 @@ int avail_opening(const struct avail_query *q, int32_t first_day,
 		return 0;
 	}
 	cap = (size_t)(last_day - first_day + 1) *
-	      (q->n_weekly + q->n_overrides) + 1;
+		  (q->n_weekly + q->n_overrides) +
+	      1;
 	v = arena_alloc(arena, cap * sizeof(*v));
 	if (!v)
 		return ERR_NOMEM;
@@ -145,7 +147,7 @@ int avail_opening(const struct avail_query *q, int32_t first_day,
 		if (is_overridden(q, d)) {
 			for (size_t i = 0; i < q->n_overrides; i++) {
 				const struct avail_override *o =
-					&q->overrides[i];
+				    &q->overrides[i];
 				if (o->day == d && !o->closed)
 					add_local(q, d, o->start_min,
 						  o->end_min, v, &n);
@@ -170,8 +172,8 @@ static bool query_is_valid(const struct avail_query *q)
 	       q->duration_min >= 1 && q->duration_min <= 1440 &&
 	       q->buffer_before_min >= 0 && q->buffer_before_min <= 1440 &&
 	       q->buffer_after_min >= 0 && q->buffer_after_min <= 1440 &&
-	       q->min_notice_min >= 0 && q->horizon_days >= 0 &&
-	       q->zone && q->n_zone >= 1;
+	       q->min_notice_min >= 0 && q->horizon_days >= 0 && q->zone &&
+	       q->n_zone >= 1;
 }
 
 /* The busy intervals, sorted and merged into disjoint ones (arena copy). */
@@ -192,7 +194,7 @@ static int merged_busy(const struct avail_query *q, struct arena *arena,
 }
 
 struct grid {
-	int64_t lo, hi; /* bounds on starts */
+	int64_t lo, hi;		      /* bounds on starts */
 	int64_t step, before, length; /* length = duration + buffer after */
 	const struct avail_interval *busy;
 	size_t n_busy, next_busy;
@@ -244,7 +246,8 @@ int avail_compute(const struct avail_query *q, struct arena *arena,
 	*n_out = 0;
 	if (!query_is_valid(q))
 		return ERR_INVALID;
-	g.lo = max64(q->from_ms, q->now_ms + q->min_notice_min * AVAIL_MINUTE_MS);
+	g.lo =
+	    max64(q->from_ms, q->now_ms + q->min_notice_min * AVAIL_MINUTE_MS);
 	g.hi = min64(q->to_ms, q->now_ms + q->horizon_days * AVAIL_DAY_MS);
 	if (g.lo >= g.hi)
 		return 0;
@@ -252,10 +255,9 @@ int avail_compute(const struct avail_query *q, struct arena *arena,
 	g.before = q->buffer_before_min * AVAIL_MINUTE_MS;
 	g.length = (q->duration_min + q->buffer_after_min) * AVAIL_MINUTE_MS;
 	/* local days are at most a day and a half away from UTC ones */
-	rc = avail_opening(q,
-			   (int32_t)floor_div(g.lo - g.before, AVAIL_DAY_MS) - 2,
-			   (int32_t)floor_div(g.hi, AVAIL_DAY_MS) + 2, arena,
-			   &open, &n_open);
+	rc = avail_opening(
+	    q, (int32_t)floor_div(g.lo - g.before, AVAIL_DAY_MS) - 2,
+	    (int32_t)floor_div(g.hi, AVAIL_DAY_MS) + 2, arena, &open, &n_open);
 	if (rc)
 		return rc;
 	rc = merged_busy(q, arena, &busy, &g.n_busy);

@@ -1,4 +1,5 @@
-/* availability.h - bookable slots from opening hours, pure computation (no I/O). */
+/* availability.h - bookable slots from opening hours, pure computation (no
+ * I/O). */
 #ifndef BOOKING_AVAILABILITY_H
 #define BOOKING_AVAILABILITY_H
 
@@ -9,8 +10,8 @@
 
 struct arena;
 
-#define AVAIL_MINUTE_MS 60000LL
-#define AVAIL_DAY_MS 86400000LL
+#define AVAIL_MINUTE_MS	      60000LL
+#define AVAIL_DAY_MS	      86400000LL
 #define AVAIL_MAX_WINDOW_DAYS 62
 
 /*
@@ -50,9 +51,9 @@ struct avail_interval {
 struct avail_query {
 	int64_t from_ms, to_ms; /* slot starts in [from, to) */
 	int64_t now_ms;
-	int min_notice_min;   /* starts at or after now + notice */
-	int horizon_days;     /* starts before now + horizon */
-	int step_min;         /* grid from each opening interval's start */
+	int min_notice_min; /* starts at or after now + notice */
+	int horizon_days;   /* starts before now + horizon */
+	int step_min;	    /* grid from each opening interval's start */
 	int duration_min;
 	int buffer_before_min, buffer_after_min;
 	const struct avail_weekly *weekly;

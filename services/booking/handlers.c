@@ -1,4 +1,5 @@
-/* handlers.c - the booking service's requests: decode, validate, execute, encode (SQL lives in store.c). */
+/* handlers.c - the booking service's requests: decode, validate, execute,
+ * encode (SQL lives in store.c). */
 #include "handlers.h"
 
 #include <sodium.h>
@@ -16,14 +17,16 @@
 #include "store.h"
 
 #define DEFAULT_WINDOW_DAYS 7
-#define DEFAULT_LIST_LIMIT 50
-#define MAX_LIST_LIMIT 200
-#define MAX_WEEKLY 70
-#define MAX_BUSY 20000
+#define DEFAULT_LIST_LIMIT  50
+#define MAX_LIST_LIMIT	    200
+#define MAX_WEEKLY	    70
+#define MAX_BUSY	    20000
+/* the longest horizon a schedule may have (730 days), and a day more */
+#define MAX_HORIZON_MS (731 * AVAIL_DAY_MS)
 
 /* ---- small helpers ---- */
 
-static struct arena *A(struct rpc_call *call)
+static struct arena *arena_of(struct rpc_call *call)
 {
 	return rpc_call_arena(call);
 }
@@ -121,7 +124,7 @@ static bool is_currency(const char *s)
 
 static void *alloc(struct rpc_call *call, size_t n)
 {
-	return arena_alloc(A(call), n);
+	return arena_alloc(arena_of(call), n);
 }
 
 /* A store error as the call's answer: NOT_FOUND names what. */
@@ -245,7 +248,7 @@ static int handle_list_my_offerings(struct rpc_call *call,
 	me = require(call, CRENEAU__V1__ROLE__ROLE_PRACTITIONER, &rc);
 	if (!me)
 		return rc;
-	rc = store_offerings_list(rpc_call_db(call), A(call), me, false,
+	rc = store_offerings_list(rpc_call_db(call), arena_of(call), me, false,
 				  &items, &n);
 	if (rc)
 		return rc;
@@ -257,15 +260,15 @@ static int handle_list_practitioner_offerings(struct rpc_call *call,
 					      ProtobufCMessage **reply_out)
 {
 	const Creneau__V1__ListPractitionerOfferingsRequest *req =
-		(const void *)request;
+	    (const void *)request;
 	Creneau__V1__Offering **items;
 	size_t n;
 	int rc;
 
 	if (!store_is_uuid(req->id))
 		return not_found(call, "practitioner");
-	rc = store_offerings_list(rpc_call_db(call), A(call), req->id, true,
-				  &items, &n);
+	rc = store_offerings_list(rpc_call_db(call), arena_of(call), req->id,
+				  true, &items, &n);
 	if (rc)
 		return rc;
 	return reply_offerings(call, items, n, reply_out);
@@ -276,7 +279,7 @@ static int handle_create_offering(struct rpc_call *call,
 				  ProtobufCMessage **reply_out)
 {
 	Creneau__V1__CreateOfferingRequest req =
-		*(const Creneau__V1__CreateOfferingRequest *)request;
+	    *(const Creneau__V1__CreateOfferingRequest *)request;
 	Creneau__V1__Offering *o;
 	const char *me;
 	int rc = 0;
@@ -286,18 +289,18 @@ static int handle_create_offering(struct rpc_call *call,
 		return rc;
 	if (!req.currency || !*req.currency)
 		req.currency = "EUR";
-	rc = check_offering_fields(call, str_or_empty(req.title),
-				   str_or_empty(req.description),
-				   req.duration_min, req.price_cents,
-				   req.currency, req.buffer_before_min,
-				   req.buffer_after_min,
-				   str_or_empty(req.location));
+	rc = check_offering_fields(
+	    call, str_or_empty(req.title), str_or_empty(req.description),
+	    req.duration_min, req.price_cents, req.currency,
+	    req.buffer_before_min, req.buffer_after_min,
+	    str_or_empty(req.location));
 	if (rc)
 		return rc;
 	if (req.idempotency_key && strlen(req.idempotency_key) > 200)
 		return bad(call, "idempotency_key", "at most 200 characters");
 	req.description = (char *)str_or_empty(req.description);
-	rc = store_offering_create(rpc_call_db(call), A(call), me, &req, &o);
+	rc = store_offering_create(rpc_call_db(call), arena_of(call), me, &req,
+				   &o);
 	if (rc)
 		return rc;
 	*reply_out = &o->base;
@@ -319,18 +322,18 @@ static int handle_update_offering(struct rpc_call *call,
 	if (!store_is_uuid(q->id))
 		return not_found(call, "offering");
 	rc = check_offering_fields(
-		call, q->title_present_case ? str_or_empty(q->title) : NULL,
-		q->description_present_case ? str_or_empty(q->description)
-					    : NULL,
-		q->duration_min_present_case ? q->duration_min : -1,
-		q->price_cents_present_case ? q->price_cents : -2,
-		q->currency_present_case ? str_or_empty(q->currency) : NULL,
-		q->buffer_before_min_present_case ? q->buffer_before_min : -2,
-		q->buffer_after_min_present_case ? q->buffer_after_min : -2,
-		q->location_present_case ? str_or_empty(q->location) : NULL);
+	    call, q->title_present_case ? str_or_empty(q->title) : NULL,
+	    q->description_present_case ? str_or_empty(q->description) : NULL,
+	    q->duration_min_present_case ? q->duration_min : -1,
+	    q->price_cents_present_case ? q->price_cents : -2,
+	    q->currency_present_case ? str_or_empty(q->currency) : NULL,
+	    q->buffer_before_min_present_case ? q->buffer_before_min : -2,
+	    q->buffer_after_min_present_case ? q->buffer_after_min : -2,
+	    q->location_present_case ? str_or_empty(q->location) : NULL);
 	if (rc)
 		return rc;
-	rc = store_offering_update(rpc_call_db(call), A(call), me, q, &o);
+	rc =
+	    store_offering_update(rpc_call_db(call), arena_of(call), me, q, &o);
 	if (rc)
 		return store_failed(call, rc, "offering");
 	*reply_out = &o->base;
@@ -377,7 +380,7 @@ static int handle_get_schedule(struct rpc_call *call,
 	me = require(call, CRENEAU__V1__ROLE__ROLE_PRACTITIONER, &rc);
 	if (!me)
 		return rc;
-	rc = store_schedule_get(rpc_call_db(call), A(call), me, &s);
+	rc = store_schedule_get(rpc_call_db(call), arena_of(call), me, &s);
 	if (rc)
 		return rc;
 	*reply_out = &s->base;
@@ -473,7 +476,7 @@ static int handle_put_schedule(struct rpc_call *call,
 		db_rollback(db);
 		return rc;
 	}
-	rc = store_schedule_get(db, A(call), me, &out);
+	rc = store_schedule_get(db, arena_of(call), me, &out);
 	if (rc)
 		return rc;
 	*reply_out = &out->base;
@@ -508,8 +511,8 @@ static int handle_list_overrides(struct rpc_call *call,
 		return ERR_NOMEM;
 	creneau__v1__list_overrides_reply__init(r);
 	r->next_cursor = "";
-	rc = store_overrides_list(rpc_call_db(call), A(call), me, from, to,
-				  &r->items, &r->n_items);
+	rc = store_overrides_list(rpc_call_db(call), arena_of(call), me, from,
+				  to, &r->items, &r->n_items);
 	if (rc)
 		return rc;
 	*reply_out = &r->base;
@@ -553,7 +556,7 @@ static int handle_create_override(struct rpc_call *call,
 				return bad(call, field,
 					   "overlaps another interval");
 	}
-	rc = store_override_put(rpc_call_db(call), A(call), me, q->date,
+	rc = store_override_put(rpc_call_db(call), arena_of(call), me, q->date,
 				q->closed, starts, ends, q->n_intervals, &o);
 	if (rc)
 		return rc;
@@ -597,21 +600,21 @@ static void fill_query(struct avail_query *q, const struct store_avail *in,
 		       int duration, int bb, int ba)
 {
 	*q = (struct avail_query){
-		.now_ms = instant_now_ms(),
-		.min_notice_min = in->min_notice_min,
-		.horizon_days = in->horizon_days,
-		.step_min = in->slot_step_min,
-		.duration_min = duration,
-		.buffer_before_min = bb,
-		.buffer_after_min = ba,
-		.weekly = in->weekly,
-		.n_weekly = in->n_weekly,
-		.overrides = in->overrides,
-		.n_overrides = in->n_overrides,
-		.zone = in->zone,
-		.n_zone = in->n_zone,
-		.busy = in->busy,
-		.n_busy = in->n_busy,
+	    .now_ms = instant_now_ms(),
+	    .min_notice_min = in->min_notice_min,
+	    .horizon_days = in->horizon_days,
+	    .step_min = in->slot_step_min,
+	    .duration_min = duration,
+	    .buffer_before_min = bb,
+	    .buffer_after_min = ba,
+	    .weekly = in->weekly,
+	    .n_weekly = in->n_weekly,
+	    .overrides = in->overrides,
+	    .n_overrides = in->n_overrides,
+	    .zone = in->zone,
+	    .n_zone = in->n_zone,
+	    .busy = in->busy,
+	    .n_busy = in->n_busy,
 	};
 }
 
@@ -625,20 +628,36 @@ static int practitioner_bookable(struct db *db, const char *id, bool *out)
 	return rc;
 }
 
+/*
+ * No slot starts in the past or beyond the longest horizon: the data
+ * loaded (and the zone offsets computed) cover only the part of [from, to)
+ * where one could, so a window in the year 9999 costs nothing.
+ */
+static void clamp_window(const int64_t *from, const int64_t *to,
+			 int64_t *load_from, int64_t *load_to)
+{
+	int64_t now = instant_now_ms();
+	int64_t lo = now - AVAIL_DAY_MS, hi = now + MAX_HORIZON_MS;
+
+	*load_from = *from > lo ? *from : lo;
+	*load_to = *to < hi ? *to : hi;
+	if (*load_to <= *load_from) {
+		*load_from = now;
+		*load_to = now + 1;
+	}
+}
+
 static int handle_get_availability(struct rpc_call *call,
 				   const ProtobufCMessage *request,
 				   ProtobufCMessage **reply_out)
 {
 	const Creneau__V1__GetAvailabilityRequest *q = (const void *)request;
-	struct db *db = rpc_call_db(call);
-	struct arena *a = A(call);
+	struct arena *a = arena_of(call);
 	Creneau__V1__Availability *r;
-	Creneau__V1__Offering *o;
 	struct store_avail in;
 	struct avail_query aq;
-	int64_t from, to, *starts;
+	int64_t from, to, load_from, load_to, *starts = NULL;
 	size_t n = 0;
-	bool bookable;
 	int rc = 0;
 
 	if (!store_is_uuid(q->id))
@@ -648,37 +667,32 @@ static int handle_get_availability(struct rpc_call *call,
 	from = parse_instant_or(call, q->from, instant_now_ms(), "from", &rc);
 	if (rc)
 		return rc;
-	to = parse_instant_or(call, q->to,
-			      from + DEFAULT_WINDOW_DAYS * AVAIL_DAY_MS, "to",
-			      &rc);
+	to = parse_instant_or(
+	    call, q->to, from + DEFAULT_WINDOW_DAYS * AVAIL_DAY_MS, "to", &rc);
 	if (rc)
 		return rc;
 	if (to <= from)
 		return bad(call, "to", "must be after from");
 	if (to - from > AVAIL_MAX_WINDOW_DAYS * AVAIL_DAY_MS)
 		return bad(call, "to", "at most 62 days after from");
-	rc = store_offering_get(db, a, q->offering, &o);
-	if (rc == ERR_NOT_FOUND || (!rc && (strcmp(o->practitioner_id, q->id) ||
-					    !o->active)))
+	clamp_window(&from, &to, &load_from, &load_to);
+	rc = store_avail_load(rpc_call_db(call), a, q->id, q->offering,
+			      load_from, load_to, NULL, &in);
+	if (rc)
+		return rc;
+	if (!in.offering_found || !in.offering_active)
 		return not_found(call, "offering");
-	if (rc)
-		return rc;
-	rc = practitioner_bookable(db, q->id, &bookable);
-	if (!rc)
-		rc = store_avail_load(db, a, q->id, from, to, NULL, &in);
-	if (rc)
-		return rc;
 	r = alloc(call, sizeof(*r));
 	if (!r)
 		return ERR_NOMEM;
 	creneau__v1__availability__init(r);
 	r->timezone = in.timezone;
-	fill_query(&aq, &in, o->duration_min, o->buffer_before_min,
-		   o->buffer_after_min);
+	fill_query(&aq, &in, in.duration_min, in.buffer_before_min,
+		   in.buffer_after_min);
 	aq.from_ms = from;
 	aq.to_ms = to;
-	starts = NULL;
-	if (bookable) {
+	/* a suspended practitioner offers nothing */
+	if (!in.practitioner_suspended) {
 		rc = avail_compute(&aq, a, &starts, &n);
 		if (rc)
 			return rc;
@@ -695,7 +709,7 @@ static int handle_get_availability(struct rpc_call *call,
 		creneau__v1__slot__init(s);
 		instant_format(starts[i], text);
 		s->start = arena_strdup(a, text);
-		instant_format(starts[i] + o->duration_min * AVAIL_MINUTE_MS,
+		instant_format(starts[i] + in.duration_min * AVAIL_MINUTE_MS,
 			       text);
 		s->end = arena_strdup(a, text);
 		if (!s->start || !s->end)
@@ -717,19 +731,24 @@ static int check_offered(struct rpc_call *call, struct db *db,
 {
 	struct store_avail in;
 	struct avail_query aq;
+	int64_t now = instant_now_ms();
 	bool offered = false;
 	int rc;
 
-	rc = store_avail_load(db, A(call), practitioner_id, start, start + 1,
-			      exclude, &in);
+	if (start < now - AVAIL_DAY_MS || start > now + MAX_HORIZON_MS)
+		return rpc_call_fail(call, ERR_RULE, "slot_not_offered",
+				     "start",
+				     "this start is not an offered slot");
+	rc = store_avail_load(db, arena_of(call), practitioner_id, NULL, start,
+			      start + 1, exclude, &in);
 	if (rc)
 		return rc;
 	fill_query(&aq, &in, duration, bb, ba);
-	rc = avail_is_offered(&aq, start, A(call), &offered);
+	rc = avail_is_offered(&aq, start, arena_of(call), &offered);
 	if (rc || offered)
 		return rc;
 	aq.n_busy = 0;
-	rc = avail_is_offered(&aq, start, A(call), &offered);
+	rc = avail_is_offered(&aq, start, arena_of(call), &offered);
 	if (rc)
 		return rc;
 	if (offered)
@@ -768,8 +787,8 @@ static int replay(struct rpc_call *call, const char *me, const char *key,
 	int rc;
 
 	*found = false;
-	rc = store_booking_by_key(rpc_call_db(call), A(call), me, key, &b,
-				  &old_hash);
+	rc = store_booking_by_key(rpc_call_db(call), arena_of(call), me, key,
+				  &b, &old_hash);
 	if (rc == ERR_NOT_FOUND)
 		return 0;
 	if (rc)
@@ -801,8 +820,7 @@ static int check_client(struct rpc_call *call, struct db *db, const char *me,
 	if (rc)
 		return rc;
 	if (!bookable)
-		return rpc_call_fail(call, ERR_RULE,
-				     "practitioner_unavailable",
+		return rpc_call_fail(call, ERR_RULE, "practitioner_unavailable",
 				     "practitioner_id",
 				     "this practitioner takes no bookings");
 	return 0;
@@ -833,7 +851,7 @@ static int insert_booking(struct rpc_call *call, struct db *db,
 
 	if (rc)
 		return rc;
-	rc = store_booking_insert(db, A(call), nb, out);
+	rc = store_booking_insert(db, arena_of(call), nb, out);
 	if (!rc)
 		rc = publish(db, "booking.created", *out, 0, 0);
 	if (!rc)
@@ -865,7 +883,7 @@ static int handle_create_booking(struct rpc_call *call,
 		return rc;
 	key = q->idempotency_key && *q->idempotency_key ? q->idempotency_key
 							: NULL;
-	nb.request_hash = request_hash(A(call), q, start);
+	nb.request_hash = request_hash(arena_of(call), q, start);
 	if (!nb.request_hash)
 		return ERR_NOMEM;
 	if (key) {
@@ -876,17 +894,16 @@ static int handle_create_booking(struct rpc_call *call,
 	rc = check_client(call, db, me, q->practitioner_id);
 	if (rc)
 		return rc;
-	rc = store_offering_get(db, A(call), q->offering_id, &o);
-	if (rc == ERR_NOT_FOUND || (!rc && (strcmp(o->practitioner_id,
-						   q->practitioner_id) ||
-					    !o->active)))
+	rc = store_offering_get(db, arena_of(call), q->offering_id, &o);
+	if (rc == ERR_NOT_FOUND ||
+	    (!rc &&
+	     (strcmp(o->practitioner_id, q->practitioner_id) || !o->active)))
 		return rpc_call_fail(call, ERR_NOT_FOUND, NULL, "offering_id",
 				     "no such offering");
 	if (rc)
 		return rc;
-	rc = check_offered(call, db, q->practitioner_id, start,
-			   o->duration_min, o->buffer_before_min,
-			   o->buffer_after_min, NULL);
+	rc = check_offered(call, db, q->practitioner_id, start, o->duration_min,
+			   o->buffer_before_min, o->buffer_after_min, NULL);
 	if (rc)
 		return rc;
 	nb.practitioner_id = q->practitioner_id;
@@ -928,11 +945,13 @@ static int load_party(struct rpc_call *call, const char *id, bool lock,
 				     "sign in first");
 	if (!store_is_uuid(id))
 		return not_found(call, "booking");
-	rc = store_booking_get(rpc_call_db(call), A(call), id, lock, b, m);
+	rc = store_booking_get(rpc_call_db(call), arena_of(call), id, lock, b,
+			       m);
 	if (rc)
 		return store_failed(call, rc, "booking");
-	*is_practitioner = role_of(call) == CRENEAU__V1__ROLE__ROLE_PRACTITIONER &&
-			   !strcmp((*b)->practitioner_id, me);
+	*is_practitioner =
+	    role_of(call) == CRENEAU__V1__ROLE__ROLE_PRACTITIONER &&
+	    !strcmp((*b)->practitioner_id, me);
 	if (!*is_practitioner &&
 	    !(role_of(call) == CRENEAU__V1__ROLE__ROLE_CLIENT &&
 	      !strcmp(m->client_id, me)))
@@ -1017,7 +1036,7 @@ static int run_change(struct rpc_call *call, const char *id,
 	rc = c->apply(call, db, b, &m, pract, c->arg);
 	if (rc)
 		goto out_rollback;
-	rc = store_booking_get(db, A(call), id, false, &after, &m2);
+	rc = store_booking_get(db, arena_of(call), id, false, &after, &m2);
 	if (!rc)
 		rc = publish(db, c->topic, after, m.start_ms, m.end_ms);
 	if (!rc)
@@ -1047,8 +1066,9 @@ static int handle_cancel_booking(struct rpc_call *call,
 				 ProtobufCMessage **reply_out)
 {
 	const Creneau__V1__CancelBookingRequest *q = (const void *)request;
-	struct change c = {"booking.cancelled", apply_cancel, false, true,
-			   false, str_or_empty(q->reason)};
+	struct change c = {
+	    "booking.cancelled",    apply_cancel, false, true, false,
+	    str_or_empty(q->reason)};
 
 	if (!text_ok(str_or_empty(q->reason), 0, 2000))
 		return bad(call, "reason", "at most 2000 characters");
@@ -1063,9 +1083,8 @@ static int apply_move(struct rpc_call *call, struct db *db,
 	int64_t start = *(const int64_t *)arg;
 	int rc;
 
-	rc = check_offered(call, db, b->practitioner_id, start,
-			   b->duration_min, m->buffer_before_min,
-			   m->buffer_after_min, b->id);
+	rc = check_offered(call, db, b->practitioner_id, start, b->duration_min,
+			   m->buffer_before_min, m->buffer_after_min, b->id);
 	if (rc)
 		return rc;
 	/* one UPDATE: the old slot is freed only if the new one is taken */
@@ -1083,8 +1102,8 @@ static int handle_reschedule_booking(struct rpc_call *call,
 {
 	const Creneau__V1__RescheduleBookingRequest *q = (const void *)request;
 	int64_t start;
-	struct change c = {"booking.rescheduled", apply_move, false, true,
-			   false, &start};
+	struct change c = {
+	    "booking.rescheduled", apply_move, false, true, false, &start};
 
 	if (!q->start || instant_parse(q->start, &start))
 		return bad(call, "start", "must be an RFC 3339 date-time");
@@ -1104,8 +1123,8 @@ static int handle_complete_booking(struct rpc_call *call,
 				   ProtobufCMessage **reply_out)
 {
 	const Creneau__V1__BookingIdRequest *q = (const void *)request;
-	struct change c = {"booking.completed", apply_status, true, false,
-			   true, "completed"};
+	struct change c = {"booking.completed", apply_status, true, false, true,
+			   "completed"};
 
 	return run_change(call, q->id, &c, reply_out);
 }
@@ -1187,8 +1206,8 @@ static int handle_list_my_bookings(struct rpc_call *call,
 	if (!r)
 		return ERR_NOMEM;
 	creneau__v1__list_bookings_reply__init(r);
-	rc = store_bookings_list(rpc_call_db(call), A(call), &f, &r->items,
-				 &r->n_items, &more);
+	rc = store_bookings_list(rpc_call_db(call), arena_of(call), &f,
+				 &r->items, &r->n_items, &more);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < r->n_items; i++)
@@ -1200,7 +1219,7 @@ static int handle_list_my_bookings(struct rpc_call *call,
 
 		if (instant_parse(last->start, &ms))
 			return ERR_INTERNAL;
-		r->next_cursor = arena_printf(A(call), "%lld_%s",
+		r->next_cursor = arena_printf(arena_of(call), "%lld_%s",
 					      (long long)ms, last->id);
 		if (!r->next_cursor)
 			return ERR_NOMEM;
@@ -1226,20 +1245,20 @@ static int handle_list_clients(struct rpc_call *call,
 		return rc;
 	if (q->cursor && *q->cursor) {
 		if (!store_is_uuid(q->cursor))
-			return bad(call, "cursor", "not a cursor from this list");
+			return bad(call, "cursor",
+				   "not a cursor from this list");
 		after = q->cursor;
 	}
 	r = alloc(call, sizeof(*r));
 	if (!r)
 		return ERR_NOMEM;
 	creneau__v1__list_clients_reply__init(r);
-	rc = store_clients_list(rpc_call_db(call), A(call), me,
+	rc = store_clients_list(rpc_call_db(call), arena_of(call), me,
 				limit_of(q->limit), after, &r->items,
 				&r->n_items, &more);
 	if (rc)
 		return rc;
-	r->next_cursor = more && r->n_items ? r->items[r->n_items - 1]->id
-					    : "";
+	r->next_cursor = more && r->n_items ? r->items[r->n_items - 1]->id : "";
 	*reply_out = &r->base;
 	return 0;
 }
@@ -1258,7 +1277,7 @@ static int handle_get_client(struct rpc_call *call,
 		return rc;
 	if (!store_is_uuid(q->id))
 		return not_found(call, "client");
-	rc = store_client_get(rpc_call_db(call), A(call), me, q->id, &c);
+	rc = store_client_get(rpc_call_db(call), arena_of(call), me, q->id, &c);
 	if (rc)
 		return store_failed(call, rc, "client");
 	*reply_out = &c->base;
@@ -1289,7 +1308,7 @@ static int handle_update_client(struct rpc_call *call,
 		return bad(call, "phone", "at most 40 characters");
 	if (q->notes_present_case && !text_ok(q->notes, 0, 4000))
 		return bad(call, "notes", "at most 4000 characters");
-	rc = store_client_update(rpc_call_db(call), A(call), me, q, &c);
+	rc = store_client_update(rpc_call_db(call), arena_of(call), me, q, &c);
 	if (rc)
 		return store_failed(call, rc, "client");
 	*reply_out = &c->base;
@@ -1319,9 +1338,10 @@ static int handle_delete_client(struct rpc_call *call,
 	if (rc)
 		db_rollback(db);
 	if (rc == ERR_RULE)
-		return rpc_call_fail(call, ERR_RULE, "client_has_upcoming_bookings",
-				     NULL, "cancel this client's bookings "
-					   "still to come first");
+		return rpc_call_fail(call, ERR_RULE,
+				     "client_has_upcoming_bookings", NULL,
+				     "cancel this client's bookings "
+				     "still to come first");
 	if (rc)
 		return store_failed(call, rc, "client");
 	return reply_empty(call, reply_out);
@@ -1452,7 +1472,7 @@ static int handle_export(struct rpc_call *call, const ProtobufCMessage *request,
 	if (r) {
 		creneau__v1__export_reply__init(r);
 		r->service = "booking";
-		r->document = arena_strdup(A(call), text);
+		r->document = arena_strdup(arena_of(call), text);
 	}
 	free(text);
 	if (!r || !r->document)
@@ -1477,7 +1497,7 @@ static int handle_erase(struct rpc_call *call, const ProtobufCMessage *request,
 	rc = db_begin(db);
 	if (rc)
 		return rc;
-	rc = forget(db, A(call), id, &erased, &anonymised);
+	rc = forget(db, arena_of(call), id, &erased, &anonymised);
 	if (!rc)
 		rc = db_commit(db);
 	if (rc) {
@@ -1557,19 +1577,18 @@ static int apply_one(struct db *db, const char *topic, ProtobufCMessage *m)
 
 		if (!store_is_uuid(e->account_id))
 			return 0;
-		return store_account_upsert(db, e->account_id,
-					    role_text(e->role), e->email,
-					    e->first_name, e->last_name, NULL);
+		return store_account_upsert(
+		    db, e->account_id, role_text(e->role), e->email,
+		    e->first_name, e->last_name, e->phone);
 	}
 	if (!strcmp(topic, "account.updated")) {
 		const Creneau__V1__AccountUpdated *e = (const void *)m;
 
 		if (!store_is_uuid(e->account_id))
 			return 0;
-		return store_account_upsert(db, e->account_id,
-					    role_text(e->role), e->email,
-					    e->first_name, e->last_name,
-					    e->phone);
+		return store_account_upsert(
+		    db, e->account_id, role_text(e->role), e->email,
+		    e->first_name, e->last_name, e->phone);
 	}
 	if (!strcmp(topic, "account.verified")) {
 		const Creneau__V1__AccountVerified *e = (const void *)m;
@@ -1584,9 +1603,8 @@ static int apply_one(struct db *db, const char *topic, ProtobufCMessage *m)
 
 		if (!store_is_uuid(e->account_id))
 			return 0;
-		return store_account_set_suspended(db, e->account_id,
-						   role_text(e->role),
-						   !e->listed);
+		return store_account_set_suspended(
+		    db, e->account_id, role_text(e->role), !e->listed);
 	}
 	/* account.deleted */
 	{
@@ -1610,12 +1628,11 @@ int handlers_apply_accounts_event(void *arg, struct db *db,
 		const char *topic;
 		const ProtobufCMessageDescriptor *desc;
 	} known[] = {
-		{"account.created", &creneau__v1__account_created__descriptor},
-		{"account.updated", &creneau__v1__account_updated__descriptor},
-		{"account.verified", &creneau__v1__account_verified__descriptor},
-		{"account.suspended",
-		 &creneau__v1__account_suspended__descriptor},
-		{"account.deleted", &creneau__v1__account_deleted__descriptor},
+	    {"account.created", &creneau__v1__account_created__descriptor},
+	    {"account.updated", &creneau__v1__account_updated__descriptor},
+	    {"account.verified", &creneau__v1__account_verified__descriptor},
+	    {"account.suspended", &creneau__v1__account_suspended__descriptor},
+	    {"account.deleted", &creneau__v1__account_deleted__descriptor},
 	};
 	ProtobufCMessage *m;
 	int rc;
@@ -1625,8 +1642,9 @@ int handlers_apply_accounts_event(void *arg, struct db *db,
 			continue;
 		m = unpack(known[i].desc, event);
 		if (!m) {
-			log_warn(NULL, "undecodable event skipped topic=%s "
-				       "sequence=%llu",
+			log_warn(NULL,
+				 "undecodable event skipped topic=%s "
+				 "sequence=%llu",
 				 event->topic,
 				 (unsigned long long)event->sequence);
 			return 0;
@@ -1640,46 +1658,42 @@ int handlers_apply_accounts_event(void *arg, struct db *db,
 
 /* ---- the table ---- */
 
-#define METHOD(name, type, fn) {name, &creneau__v1__##type##__descriptor, fn}
+#define METHOD(name, type, fn)                                                 \
+	{                                                                      \
+		name, &creneau__v1__##type##__descriptor, fn                   \
+	}
 
 static const struct rpc_method methods[] = {
-	METHOD("ListMyOfferings", list_my_offerings_request,
-	       handle_list_my_offerings),
-	METHOD("ListPractitionerOfferings",
-	       list_practitioner_offerings_request,
-	       handle_list_practitioner_offerings),
-	METHOD("CreateOffering", create_offering_request,
-	       handle_create_offering),
-	METHOD("UpdateOffering", update_offering_request,
-	       handle_update_offering),
-	METHOD("DeleteOffering", delete_offering_request,
-	       handle_delete_offering),
-	METHOD("GetSchedule", get_schedule_request, handle_get_schedule),
-	METHOD("PutSchedule", schedule, handle_put_schedule),
-	METHOD("ListOverrides", list_overrides_request, handle_list_overrides),
-	METHOD("CreateOverride", create_override_request,
-	       handle_create_override),
-	METHOD("DeleteOverride", delete_override_request,
-	       handle_delete_override),
-	METHOD("GetAvailability", get_availability_request,
-	       handle_get_availability),
-	METHOD("CreateBooking", create_booking_request, handle_create_booking),
-	METHOD("ListMyBookings", list_my_bookings_request,
-	       handle_list_my_bookings),
-	METHOD("GetBooking", booking_id_request, handle_get_booking),
-	METHOD("CancelBooking", cancel_booking_request, handle_cancel_booking),
-	METHOD("RescheduleBooking", reschedule_booking_request,
-	       handle_reschedule_booking),
-	METHOD("CompleteBooking", booking_id_request, handle_complete_booking),
-	METHOD("NoShowBooking", booking_id_request, handle_no_show_booking),
-	METHOD("ListClients", list_clients_request, handle_list_clients),
-	METHOD("GetClient", client_id_request, handle_get_client),
-	METHOD("UpdateClient", update_client_request, handle_update_client),
-	METHOD("DeleteClient", client_id_request, handle_delete_client),
-	METHOD("ReplaceBusy", replace_busy_request, handle_replace_busy),
-	METHOD("Export", export_request, handle_export),
-	METHOD("Erase", erase_request, handle_erase),
-	METHOD("Sweep", sweep_request, handle_sweep),
+    METHOD("ListMyOfferings", list_my_offerings_request,
+	   handle_list_my_offerings),
+    METHOD("ListPractitionerOfferings", list_practitioner_offerings_request,
+	   handle_list_practitioner_offerings),
+    METHOD("CreateOffering", create_offering_request, handle_create_offering),
+    METHOD("UpdateOffering", update_offering_request, handle_update_offering),
+    METHOD("DeleteOffering", delete_offering_request, handle_delete_offering),
+    METHOD("GetSchedule", get_schedule_request, handle_get_schedule),
+    METHOD("PutSchedule", schedule, handle_put_schedule),
+    METHOD("ListOverrides", list_overrides_request, handle_list_overrides),
+    METHOD("CreateOverride", create_override_request, handle_create_override),
+    METHOD("DeleteOverride", delete_override_request, handle_delete_override),
+    METHOD("GetAvailability", get_availability_request,
+	   handle_get_availability),
+    METHOD("CreateBooking", create_booking_request, handle_create_booking),
+    METHOD("ListMyBookings", list_my_bookings_request, handle_list_my_bookings),
+    METHOD("GetBooking", booking_id_request, handle_get_booking),
+    METHOD("CancelBooking", cancel_booking_request, handle_cancel_booking),
+    METHOD("RescheduleBooking", reschedule_booking_request,
+	   handle_reschedule_booking),
+    METHOD("CompleteBooking", booking_id_request, handle_complete_booking),
+    METHOD("NoShowBooking", booking_id_request, handle_no_show_booking),
+    METHOD("ListClients", list_clients_request, handle_list_clients),
+    METHOD("GetClient", client_id_request, handle_get_client),
+    METHOD("UpdateClient", update_client_request, handle_update_client),
+    METHOD("DeleteClient", client_id_request, handle_delete_client),
+    METHOD("ReplaceBusy", replace_busy_request, handle_replace_busy),
+    METHOD("Export", export_request, handle_export),
+    METHOD("Erase", erase_request, handle_erase),
+    METHOD("Sweep", sweep_request, handle_sweep),
 };
 
 const struct rpc_method *handlers_methods(size_t *n_out)

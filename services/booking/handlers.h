@@ -1,4 +1,5 @@
-/* handlers.h - the booking service's RPC methods and its reaction to accounts events. */
+/* handlers.h - the booking service's RPC methods and its reaction to accounts
+ * events. */
 #ifndef BOOKING_HANDLERS_H
 #define BOOKING_HANDLERS_H
 

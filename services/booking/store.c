@@ -1,4 +1,5 @@
-/* store.c - the booking schema: every SQL statement of the service (a PGresult never leaves this file). */
+/* store.c - the booking schema: every SQL statement of the service (a PGresult
+ * never leaves this file). */
 #include "store.h"
 
 #include <pthread.h>
@@ -11,14 +12,15 @@
 #include "instant.h"
 #include "log.h"
 
-/* SQL fragments: an instant as Unix ms, and a Unix ms parameter as an instant */
+/* SQL fragments: an instant as Unix ms, and a Unix ms parameter as an instant
+ */
 #define MS(x) "(extract(epoch FROM " x ") * 1000)::bigint"
 #define TS(p) "(timestamptz 'epoch' + " p "::bigint * interval '1 millisecond')"
 
 #define DEFAULT_TIMEZONE "Europe/Paris"
-#define DEFAULT_NOTICE 120
-#define DEFAULT_HORIZON 90
-#define DEFAULT_STEP 15
+#define DEFAULT_NOTICE	 120
+#define DEFAULT_HORIZON	 90
+#define DEFAULT_STEP	 15
 #define DEFAULT_DEADLINE 1440
 
 bool store_is_uuid(const char *s)
@@ -87,9 +89,87 @@ static int run(struct db *db, const char *sql, int n, const char *const *p,
 	return db_exec(db, sql, n, p, res_out);
 }
 
+/*
+ * Prepared statements for the hot read-only queries, which PostgreSQL
+ * would otherwise plan on every call (the availability query costs 0.3 ms
+ * prepared and 1 ms planned). Only outside a transaction: whenever the
+ * prepared path fails for any reason, the statement is run again through
+ * db_exec, which maps, logs and recovers as everywhere else. Which
+ * statements a connection has prepared is remembered per thread (each RPC
+ * worker owns its connection) and per PGconn.
+ */
+enum fast_statement {
+	FAST_AVAIL,
+	FAST_ACCOUNT,
+	FAST_OFFERING,
+	FAST_BY_KEY,
+	FAST_N
+};
+
+#define FAST_CONNS 4
+
+static _Thread_local struct {
+	PGconn *conn;
+	unsigned prepared;
+} fast_conns[FAST_CONNS];
+
+static unsigned *fast_mask(PGconn *conn)
+{
+	size_t i;
+
+	for (i = 0; i < FAST_CONNS; i++)
+		if (fast_conns[i].conn == conn)
+			return &fast_conns[i].prepared;
+	for (i = 0; i < FAST_CONNS; i++)
+		if (!fast_conns[i].conn)
+			break;
+	if (i == FAST_CONNS)
+		i = (size_t)((uintptr_t)conn >> 4) % FAST_CONNS;
+	fast_conns[i].conn = conn;
+	fast_conns[i].prepared = 0;
+	return &fast_conns[i].prepared;
+}
+
+static bool fast_prepare(PGconn *conn, const char *name, const char *sql, int n)
+{
+	PGresult *r = PQprepare(conn, name, sql, n, NULL);
+	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK ||
+		  (state && strcmp(state, "42P05") == 0); /* already there */
+
+	PQclear(r);
+	return ok;
+}
+
+static int run_fast(struct db *db, enum fast_statement id, const char *sql,
+		    int n, const char *const *p, PGresult **res_out)
+{
+	PGconn *conn = db_conn(db);
+	unsigned bit = 1u << id, *mask;
+	char name[32];
+	PGresult *r;
+
+	if (!conn || PQstatus(conn) != CONNECTION_OK ||
+	    PQtransactionStatus(conn) != PQTRANS_IDLE)
+		return run(db, sql, n, p, res_out);
+	mask = fast_mask(conn);
+	snprintf(name, sizeof(name), "booking_fast_%d", (int)id);
+	if (!(*mask & bit) && fast_prepare(conn, name, sql, n))
+		*mask |= bit;
+	if (*mask & bit) {
+		r = PQexecPrepared(conn, name, n, p, NULL, NULL, 0);
+		if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+			*res_out = r;
+			return 0;
+		}
+		PQclear(r);
+		*mask &= ~bit;
+	}
+	return run(db, sql, n, p, res_out);
+}
+
 /* Runs sql that returns nothing we read. */
-static int run_void(struct db *db, const char *sql, int n,
-		    const char *const *p)
+static int run_void(struct db *db, const char *sql, int n, const char *const *p)
 {
 	return db_exec(db, sql, n, p, NULL);
 }
@@ -102,16 +182,16 @@ int store_account_upsert(struct db *db, const char *account_id,
 			 const char *phone)
 {
 	static const char sql[] =
-		"INSERT INTO accounts (account_id, role, email, first_name, "
-		"last_name, phone) VALUES ($1, $2, coalesce($3, ''), "
-		"coalesce($4, ''), coalesce($5, ''), coalesce($6, '')) "
-		"ON CONFLICT (account_id) DO UPDATE SET role = EXCLUDED.role, "
-		"email = coalesce($3, accounts.email), "
-		"first_name = coalesce($4, accounts.first_name), "
-		"last_name = coalesce($5, accounts.last_name), "
-		"phone = coalesce($6, accounts.phone), updated_at = now()";
-	const char *p[] = {account_id, role, email, first_name, last_name,
-			   phone};
+	    "INSERT INTO accounts (account_id, role, email, first_name, "
+	    "last_name, phone) VALUES ($1, $2, coalesce($3, ''), "
+	    "coalesce($4, ''), coalesce($5, ''), coalesce($6, '')) "
+	    "ON CONFLICT (account_id) DO UPDATE SET role = EXCLUDED.role, "
+	    "email = coalesce($3, accounts.email), "
+	    "first_name = coalesce($4, accounts.first_name), "
+	    "last_name = coalesce($5, accounts.last_name), "
+	    "phone = coalesce($6, accounts.phone), updated_at = now()";
+	const char *p[] = {account_id, role,	  email,
+			   first_name, last_name, phone};
 
 	return run_void(db, sql, 6, p);
 }
@@ -120,10 +200,10 @@ int store_account_set_verified(struct db *db, const char *account_id,
 			       const char *role, const char *email)
 {
 	static const char sql[] =
-		"INSERT INTO accounts (account_id, role, email, email_verified) "
-		"VALUES ($1, $2, coalesce($3, ''), true) "
-		"ON CONFLICT (account_id) DO UPDATE SET email_verified = true, "
-		"email = coalesce($3, accounts.email), updated_at = now()";
+	    "INSERT INTO accounts (account_id, role, email, email_verified) "
+	    "VALUES ($1, $2, coalesce($3, ''), true) "
+	    "ON CONFLICT (account_id) DO UPDATE SET email_verified = true, "
+	    "email = coalesce($3, accounts.email), updated_at = now()";
 	const char *p[] = {account_id, role, email};
 
 	return run_void(db, sql, 3, p);
@@ -133,9 +213,9 @@ int store_account_set_suspended(struct db *db, const char *account_id,
 				const char *role, bool suspended)
 {
 	static const char sql[] =
-		"INSERT INTO accounts (account_id, role, suspended) "
-		"VALUES ($1, $2, $3) ON CONFLICT (account_id) DO UPDATE SET "
-		"suspended = $3, updated_at = now()";
+	    "INSERT INTO accounts (account_id, role, suspended) "
+	    "VALUES ($1, $2, $3) ON CONFLICT (account_id) DO UPDATE SET "
+	    "suspended = $3, updated_at = now()";
 	const char *p[] = {account_id, role, suspended ? "true" : "false"};
 
 	return run_void(db, sql, 3, p);
@@ -145,14 +225,14 @@ int store_account_get(struct db *db, const char *account_id,
 		      struct store_account *out)
 {
 	static const char sql[] =
-		"SELECT role, email_verified, suspended FROM accounts "
-		"WHERE account_id = $1";
+	    "SELECT role, email_verified, suspended FROM accounts "
+	    "WHERE account_id = $1";
 	const char *p[] = {account_id};
 	PGresult *r;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = run(db, sql, 1, p, &r);
+	rc = run_fast(db, FAST_ACCOUNT, sql, 1, p, &r);
 	if (rc)
 		return rc;
 	if (PQntuples(r) == 1) {
@@ -168,11 +248,13 @@ int store_account_get(struct db *db, const char *account_id,
 
 /* ---- offerings ---- */
 
-#define OFFERING_COLS                                                         \
-	"id, practitioner_id, title, description, duration_min, "           \
-	"price_cents, currency, buffer_before_min, buffer_after_min, "      \
-	"location, prepayment_required, active, " MS("created_at") ", "     \
+/* clang-format off */
+#define OFFERING_COLS                                                          \
+	"id, practitioner_id, title, description, duration_min, "              \
+	"price_cents, currency, buffer_before_min, buffer_after_min, "         \
+	"location, prepayment_required, active, " MS("created_at") ", "        \
 	MS("updated_at")
+/* clang-format on */
 
 static Creneau__V1__Offering *row_offering(struct arena *a, const PGresult *r,
 					   int row)
@@ -221,9 +303,9 @@ int store_offerings_list(struct db *db, struct arena *arena,
 			 Creneau__V1__Offering ***items_out, size_t *n_out)
 {
 	static const char sql[] =
-		"SELECT " OFFERING_COLS " FROM offerings WHERE "
-		"practitioner_id = $1 AND NOT retired AND (active OR NOT $2) "
-		"ORDER BY created_at, id LIMIT 500";
+	    "SELECT " OFFERING_COLS " FROM offerings WHERE "
+	    "practitioner_id = $1 AND NOT retired AND (active OR NOT $2) "
+	    "ORDER BY created_at, id LIMIT 500";
 	const char *p[] = {practitioner_id, public_only ? "true" : "false"};
 	Creneau__V1__Offering **items;
 	PGresult *r;
@@ -250,29 +332,29 @@ int store_offering_create(struct db *db, struct arena *arena,
 			  Creneau__V1__Offering **out)
 {
 	static const char insert[] =
-		"INSERT INTO offerings (practitioner_id, title, description, "
-		"duration_min, price_cents, currency, buffer_before_min, "
-		"buffer_after_min, location, prepayment_required, active, "
-		"idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-		"$10, $11, nullif($12, '')) ON CONFLICT (practitioner_id, "
-		"idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING "
-		"RETURNING " OFFERING_COLS;
+	    "INSERT INTO offerings (practitioner_id, title, description, "
+	    "duration_min, price_cents, currency, buffer_before_min, "
+	    "buffer_after_min, location, prepayment_required, active, "
+	    "idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+	    "$10, $11, nullif($12, '')) ON CONFLICT (practitioner_id, "
+	    "idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING "
+	    "RETURNING " OFFERING_COLS;
 	static const char again[] =
-		"SELECT " OFFERING_COLS " FROM offerings WHERE "
-		"practitioner_id = $1 AND idempotency_key = $2";
+	    "SELECT " OFFERING_COLS " FROM offerings WHERE "
+	    "practitioner_id = $1 AND idempotency_key = $2";
 	const char *p[12] = {
-		practitioner_id,
-		req->title,
-		req->description,
-		i64s(arena, req->duration_min),
-		i64s(arena, req->price_cents),
-		req->currency,
-		i64s(arena, req->buffer_before_min),
-		i64s(arena, req->buffer_after_min),
-		req->location,
-		req->prepayment_required ? "true" : "false",
-		(!req->active_present_case || req->active) ? "true" : "false",
-		req->idempotency_key ? req->idempotency_key : "",
+	    practitioner_id,
+	    req->title,
+	    req->description,
+	    i64s(arena, req->duration_min),
+	    i64s(arena, req->price_cents),
+	    req->currency,
+	    i64s(arena, req->buffer_before_min),
+	    i64s(arena, req->buffer_after_min),
+	    req->location,
+	    req->prepayment_required ? "true" : "false",
+	    (!req->active_present_case || req->active) ? "true" : "false",
+	    req->idempotency_key ? req->idempotency_key : "",
 	};
 	PGresult *r;
 	int rc;
@@ -312,34 +394,34 @@ int store_offering_update(struct db *db, struct arena *arena,
 			  Creneau__V1__Offering **out)
 {
 	static const char sql[] =
-		"UPDATE offerings SET title = coalesce($3, title), "
-		"description = coalesce($4, description), "
-		"duration_min = coalesce($5::int, duration_min), "
-		"price_cents = coalesce($6::bigint, price_cents), "
-		"currency = coalesce($7, currency), "
-		"buffer_before_min = coalesce($8::int, buffer_before_min), "
-		"buffer_after_min = coalesce($9::int, buffer_after_min), "
-		"location = coalesce($10, location), "
-		"prepayment_required = coalesce($11::bool, prepayment_required), "
-		"active = coalesce($12::bool, active), updated_at = now() "
-		"WHERE id = $1 AND practitioner_id = $2 AND NOT retired "
-		"RETURNING " OFFERING_COLS;
+	    "UPDATE offerings SET title = coalesce($3, title), "
+	    "description = coalesce($4, description), "
+	    "duration_min = coalesce($5::int, duration_min), "
+	    "price_cents = coalesce($6::bigint, price_cents), "
+	    "currency = coalesce($7, currency), "
+	    "buffer_before_min = coalesce($8::int, buffer_before_min), "
+	    "buffer_after_min = coalesce($9::int, buffer_after_min), "
+	    "location = coalesce($10, location), "
+	    "prepayment_required = coalesce($11::bool, prepayment_required), "
+	    "active = coalesce($12::bool, active), updated_at = now() "
+	    "WHERE id = $1 AND practitioner_id = $2 AND NOT retired "
+	    "RETURNING " OFFERING_COLS;
 	const char *p[12] = {
-		q->id,
-		practitioner_id,
-		opt_str(q->title_present_case, q->title),
-		opt_str(q->description_present_case, q->description),
-		opt_int(arena, q->duration_min_present_case, q->duration_min),
-		opt_int(arena, q->price_cents_present_case, q->price_cents),
-		opt_str(q->currency_present_case, q->currency),
-		opt_int(arena, q->buffer_before_min_present_case,
-			q->buffer_before_min),
-		opt_int(arena, q->buffer_after_min_present_case,
-			q->buffer_after_min),
-		opt_str(q->location_present_case, q->location),
-		opt_bool(q->prepayment_required_present_case,
-			 q->prepayment_required),
-		opt_bool(q->active_present_case, q->active),
+	    q->id,
+	    practitioner_id,
+	    opt_str(q->title_present_case, q->title),
+	    opt_str(q->description_present_case, q->description),
+	    opt_int(arena, q->duration_min_present_case, q->duration_min),
+	    opt_int(arena, q->price_cents_present_case, q->price_cents),
+	    opt_str(q->currency_present_case, q->currency),
+	    opt_int(arena, q->buffer_before_min_present_case,
+		    q->buffer_before_min),
+	    opt_int(arena, q->buffer_after_min_present_case,
+		    q->buffer_after_min),
+	    opt_str(q->location_present_case, q->location),
+	    opt_bool(q->prepayment_required_present_case,
+		     q->prepayment_required),
+	    opt_bool(q->active_present_case, q->active),
 	};
 	PGresult *r;
 	int rc;
@@ -354,14 +436,14 @@ int store_offering_delete(struct db *db, const char *practitioner_id,
 			  const char *id, bool *retired_out)
 {
 	static const char retire[] =
-		"UPDATE offerings SET retired = true, active = false, "
-		"updated_at = now() WHERE id = $1 AND practitioner_id = $2 "
-		"AND NOT retired AND EXISTS (SELECT 1 FROM bookings "
-		"WHERE offering_id = $1)";
+	    "UPDATE offerings SET retired = true, active = false, "
+	    "updated_at = now() WHERE id = $1 AND practitioner_id = $2 "
+	    "AND NOT retired AND EXISTS (SELECT 1 FROM bookings "
+	    "WHERE offering_id = $1)";
 	static const char drop[] =
-		"DELETE FROM offerings WHERE id = $1 AND practitioner_id = $2 "
-		"AND NOT retired AND NOT EXISTS (SELECT 1 FROM bookings "
-		"WHERE offering_id = $1)";
+	    "DELETE FROM offerings WHERE id = $1 AND practitioner_id = $2 "
+	    "AND NOT retired AND NOT EXISTS (SELECT 1 FROM bookings "
+	    "WHERE offering_id = $1)";
 	const char *p[] = {id, practitioner_id};
 	PGresult *r;
 	int rc;
@@ -391,7 +473,7 @@ int store_offering_get(struct db *db, struct arena *arena, const char *id,
 	PGresult *r;
 	int rc;
 
-	rc = run(db, sql, 1, p, &r);
+	rc = run_fast(db, FAST_OFFERING, sql, 1, p, &r);
 	if (rc)
 		return rc;
 	return one_offering(arena, r, out);
@@ -408,15 +490,14 @@ static char *hhmm(struct arena *a, int min)
 }
 
 int store_schedule_get(struct db *db, struct arena *arena,
-		       const char *practitioner_id,
-		       Creneau__V1__Schedule **out)
+		       const char *practitioner_id, Creneau__V1__Schedule **out)
 {
 	static const char sql[] =
-		"SELECT s.timezone, s.min_notice_min, s.horizon_days, "
-		"s.slot_step_min, s.cancel_deadline_min, w.weekday, "
-		"w.start_min, w.end_min FROM schedules s LEFT JOIN weekly_hours "
-		"w USING (practitioner_id) WHERE s.practitioner_id = $1 "
-		"ORDER BY w.weekday, w.start_min";
+	    "SELECT s.timezone, s.min_notice_min, s.horizon_days, "
+	    "s.slot_step_min, s.cancel_deadline_min, w.weekday, "
+	    "w.start_min, w.end_min FROM schedules s LEFT JOIN weekly_hours "
+	    "w USING (practitioner_id) WHERE s.practitioner_id = $1 "
+	    "ORDER BY w.weekday, w.start_min";
 	const char *p[] = {practitioner_id};
 	Creneau__V1__Schedule *s;
 	PGresult *r;
@@ -431,13 +512,13 @@ int store_schedule_get(struct db *db, struct arena *arena,
 		goto out_nomem;
 	creneau__v1__schedule__init(s);
 	s->min_notice_min_present_case =
-		CRENEAU__V1__SCHEDULE__MIN_NOTICE_MIN_PRESENT_MIN_NOTICE_MIN;
+	    CRENEAU__V1__SCHEDULE__MIN_NOTICE_MIN_PRESENT_MIN_NOTICE_MIN;
 	s->horizon_days_present_case =
-		CRENEAU__V1__SCHEDULE__HORIZON_DAYS_PRESENT_HORIZON_DAYS;
+	    CRENEAU__V1__SCHEDULE__HORIZON_DAYS_PRESENT_HORIZON_DAYS;
 	s->slot_step_min_present_case =
-		CRENEAU__V1__SCHEDULE__SLOT_STEP_MIN_PRESENT_SLOT_STEP_MIN;
+	    CRENEAU__V1__SCHEDULE__SLOT_STEP_MIN_PRESENT_SLOT_STEP_MIN;
 	s->cancel_deadline_min_present_case =
-		CRENEAU__V1__SCHEDULE__CANCEL_DEADLINE_MIN_PRESENT_CANCEL_DEADLINE_MIN;
+	    CRENEAU__V1__SCHEDULE__CANCEL_DEADLINE_MIN_PRESENT_CANCEL_DEADLINE_MIN;
 	s->timezone = DEFAULT_TIMEZONE;
 	s->min_notice_min = DEFAULT_NOTICE;
 	s->horizon_days = DEFAULT_HORIZON;
@@ -500,18 +581,18 @@ int store_schedule_put(struct db *db, const char *practitioner_id,
 		       const struct avail_weekly *weekly, size_t n_weekly)
 {
 	static const char upsert[] =
-		"INSERT INTO schedules (practitioner_id, timezone, "
-		"min_notice_min, horizon_days, slot_step_min, "
-		"cancel_deadline_min) VALUES ($1, $2, $3, $4, $5, $6) "
-		"ON CONFLICT (practitioner_id) DO UPDATE SET timezone = $2, "
-		"min_notice_min = $3, horizon_days = $4, slot_step_min = $5, "
-		"cancel_deadline_min = $6, updated_at = now()";
+	    "INSERT INTO schedules (practitioner_id, timezone, "
+	    "min_notice_min, horizon_days, slot_step_min, "
+	    "cancel_deadline_min) VALUES ($1, $2, $3, $4, $5, $6) "
+	    "ON CONFLICT (practitioner_id) DO UPDATE SET timezone = $2, "
+	    "min_notice_min = $3, horizon_days = $4, slot_step_min = $5, "
+	    "cancel_deadline_min = $6, updated_at = now()";
 	static const char clear[] =
-		"DELETE FROM weekly_hours WHERE practitioner_id = $1";
+	    "DELETE FROM weekly_hours WHERE practitioner_id = $1";
 	static const char insert[] =
-		"INSERT INTO weekly_hours (practitioner_id, weekday, start_min, "
-		"end_min) SELECT $1, unnest($2::smallint[]), "
-		"unnest($3::smallint[]), unnest($4::smallint[])";
+	    "INSERT INTO weekly_hours (practitioner_id, weekday, start_min, "
+	    "end_min) SELECT $1, unnest($2::smallint[]), "
+	    "unnest($3::smallint[]), unnest($4::smallint[])";
 	struct arena *a = arena_new(0);
 	const char *p[6], *w[4];
 	int rc = ERR_NOMEM;
@@ -527,12 +608,12 @@ int store_schedule_put(struct db *db, const char *practitioner_id,
 	w[0] = practitioner_id;
 	w[1] = w[2] = w[3] = "{}";
 	if (n_weekly) {
-		w[1] = int_array(a, &weekly[0].weekday, n_weekly,
-				 sizeof(*weekly));
+		w[1] =
+		    int_array(a, &weekly[0].weekday, n_weekly, sizeof(*weekly));
 		w[2] = int_array(a, &weekly[0].start_min, n_weekly,
 				 sizeof(*weekly));
-		w[3] = int_array(a, &weekly[0].end_min, n_weekly,
-				 sizeof(*weekly));
+		w[3] =
+		    int_array(a, &weekly[0].end_min, n_weekly, sizeof(*weekly));
 	}
 	if (!p[2] || !p[3] || !p[4] || !p[5] || !w[1] || !w[2] || !w[3])
 		goto out_free_arena;
@@ -549,7 +630,7 @@ out_free_arena:
 int store_timezone_is_known(struct db *db, const char *name, bool *known_out)
 {
 	static const char sql[] =
-		"SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)";
+	    "SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)";
 	const char *p[] = {name};
 	PGresult *r;
 	int rc;
@@ -562,17 +643,17 @@ int store_timezone_is_known(struct db *db, const char *name, bool *known_out)
 	return 0;
 }
 
-#define OVERRIDE_COLS                                                         \
-	"id, day::text, closed, array_to_string(starts, ','), "             \
+#define OVERRIDE_COLS                                                          \
+	"id, day::text, closed, array_to_string(starts, ','), "                \
 	"array_to_string(ends, ',')"
 
-/* "540,600" into a repeated TimeInterval half (start or end) */
+/* "540,600" (up to the end or a '/') into out */
 static int parse_minutes(const char *text, int *out, size_t cap, size_t *n)
 {
 	char *end;
 
 	*n = 0;
-	while (*text && *n < cap) {
+	while (*text && *text != '/' && *n < cap) {
 		out[(*n)++] = (int)strtol(text, &end, 10);
 		if (end == text)
 			return ERR_INTERNAL;
@@ -596,8 +677,8 @@ static Creneau__V1__ScheduleOverride *row_override(struct arena *a,
 	o->id = val(a, r, row, 0);
 	o->date = val(a, r, row, 1);
 	o->closed = val_bool(r, row, 2);
-	if (parse_minutes(PQgetvalue(r, row, 3), starts,
-			  MAX_OVERRIDE_INTERVALS, &ns) ||
+	if (parse_minutes(PQgetvalue(r, row, 3), starts, MAX_OVERRIDE_INTERVALS,
+			  &ns) ||
 	    parse_minutes(PQgetvalue(r, row, 4), ends, MAX_OVERRIDE_INTERVALS,
 			  &ne) ||
 	    ns != ne)
@@ -627,10 +708,10 @@ int store_overrides_list(struct db *db, struct arena *arena,
 			 size_t *n_out)
 {
 	static const char sql[] =
-		"SELECT " OVERRIDE_COLS " FROM schedule_overrides "
-		"WHERE practitioner_id = $1 AND ($2::date IS NULL OR day >= "
-		"$2::date) AND ($3::date IS NULL OR day <= $3::date) "
-		"ORDER BY day LIMIT 1000";
+	    "SELECT " OVERRIDE_COLS " FROM schedule_overrides "
+	    "WHERE practitioner_id = $1 AND ($2::date IS NULL OR day >= "
+	    "$2::date) AND ($3::date IS NULL OR day <= $3::date) "
+	    "ORDER BY day LIMIT 1000";
 	const char *p[] = {practitioner_id, from_date, to_date};
 	Creneau__V1__ScheduleOverride **items;
 	PGresult *r;
@@ -657,12 +738,12 @@ int store_override_put(struct db *db, struct arena *arena,
 		       size_t n, Creneau__V1__ScheduleOverride **out)
 {
 	static const char sql[] =
-		"INSERT INTO schedule_overrides (practitioner_id, day, closed, "
-		"starts, ends) VALUES ($1, $2::date, $3, $4::smallint[], "
-		"$5::smallint[]) ON CONFLICT (practitioner_id, day) DO UPDATE "
-		"SET closed = $3, starts = $4::smallint[], "
-		"ends = $5::smallint[], created_at = now() "
-		"RETURNING " OVERRIDE_COLS;
+	    "INSERT INTO schedule_overrides (practitioner_id, day, closed, "
+	    "starts, ends) VALUES ($1, $2::date, $3, $4::smallint[], "
+	    "$5::smallint[]) ON CONFLICT (practitioner_id, day) DO UPDATE "
+	    "SET closed = $3, starts = $4::smallint[], "
+	    "ends = $5::smallint[], created_at = now() "
+	    "RETURNING " OVERRIDE_COLS;
 	const char *p[5] = {practitioner_id, date, closed ? "true" : "false",
 			    int_array(arena, starts, n, sizeof(int)),
 			    int_array(arena, ends, n, sizeof(int))};
@@ -707,6 +788,7 @@ int store_zone_spans(struct db *db, struct arena *arena, const char *zone,
 {
 	/* The offset at each UTC midnight; where it changes, the first
 	 * minute of the new offset (zones change at most once a day). */
+	/* clang-format off */
 	static const char sql[] =
 		"WITH d AS (SELECT t, extract(epoch FROM (t AT TIME ZONE $1) - "
 		"(t AT TIME ZONE 'UTC'))::int AS off FROM generate_series("
@@ -719,6 +801,7 @@ int store_zone_spans(struct db *db, struct arena *arena, const char *zone,
 		"extract(epoch FROM (m AT TIME ZONE $1) - (m AT TIME ZONE "
 		"'UTC'))::int = c.off ORDER BY m LIMIT 1), c.off FROM c "
 		"WHERE c.prev <> c.off ORDER BY 1";
+	/* clang-format on */
 	const char *p[3] = {zone, i64s(arena, from_ms), i64s(arena, to_ms)};
 	struct avail_zone_span *v;
 	PGresult *r;
@@ -827,157 +910,160 @@ static int zone_load(struct db *db, struct arena *arena, const char *name,
 
 /* ---- availability inputs ---- */
 
-static int load_schedule(struct db *db, struct arena *arena,
-			 const char *practitioner_id, struct store_avail *out)
+/* One row of the availability query, by its kind. */
+static int avail_row(const PGresult *r, int i, struct store_avail *out,
+		     struct arena *arena)
 {
-	static const char sql[] =
-		"SELECT s.timezone, s.min_notice_min, s.horizon_days, "
-		"s.slot_step_min, s.cancel_deadline_min, w.weekday, w.start_min, "
-		"w.end_min FROM schedules s LEFT JOIN weekly_hours w "
-		"USING (practitioner_id) WHERE s.practitioner_id = $1";
-	const char *p[] = {practitioner_id};
-	PGresult *r;
-	int rc, n;
+	int starts[MAX_OVERRIDE_INTERVALS], ends[MAX_OVERRIDE_INTERVALS];
+	const char *text;
+	size_t ns = 0, ne = 0;
+	int32_t day;
 
-	rc = run(db, sql, 1, p, &r);
-	if (rc)
-		return rc;
-	n = PQntuples(r);
-	out->timezone = DEFAULT_TIMEZONE;
-	out->min_notice_min = DEFAULT_NOTICE;
-	out->horizon_days = DEFAULT_HORIZON;
-	out->slot_step_min = DEFAULT_STEP;
-	out->cancel_deadline_min = DEFAULT_DEADLINE;
-	out->weekly = arena_alloc(arena, (size_t)(n + 1) * sizeof(*out->weekly));
-	if (!out->weekly) {
-		PQclear(r);
-		return ERR_NOMEM;
-	}
-	if (n > 0) {
-		out->timezone = val(arena, r, 0, 0);
-		out->min_notice_min = val_int(r, 0, 1);
-		out->horizon_days = val_int(r, 0, 2);
-		out->slot_step_min = val_int(r, 0, 3);
-		out->cancel_deadline_min = val_int(r, 0, 4);
-	}
-	for (int i = 0; i < n; i++) {
-		if (is_null(r, i, 5))
-			continue;
+	switch (PQgetvalue(r, i, 0)[0]) {
+	case 's':
+		out->min_notice_min = val_int(r, i, 1);
+		out->horizon_days = val_int(r, i, 2);
+		out->slot_step_min = val_int(r, i, 3);
+		out->cancel_deadline_min = val_int(r, i, 4);
+		out->timezone = val(arena, r, i, 5);
+		return out->timezone ? 0 : ERR_NOMEM;
+	case 'w':
 		out->weekly[out->n_weekly++] = (struct avail_weekly){
-			val_int(r, i, 5), val_int(r, i, 6), val_int(r, i, 7)};
+		    val_int(r, i, 1), val_int(r, i, 2), val_int(r, i, 3)};
+		return 0;
+	case 'f':
+		out->offering_found = true;
+		out->duration_min = val_int(r, i, 1);
+		out->buffer_before_min = val_int(r, i, 2);
+		out->buffer_after_min = val_int(r, i, 3);
+		out->offering_active = val_int(r, i, 4) != 0;
+		return 0;
+	case 'a':
+		out->practitioner_suspended = val_int(r, i, 1) != 0;
+		return 0;
+	case 'b':
+	case 'x':
+		out->busy[out->n_busy++] =
+		    (struct avail_interval){val_i64(r, i, 1), val_i64(r, i, 2)};
+		return 0;
+	case 'o':
+		break;
+	default:
+		return ERR_INTERNAL;
 	}
-	PQclear(r);
-	return out->timezone ? 0 : ERR_NOMEM;
+	day = (int32_t)val_i64(r, i, 1);
+	if (val_int(r, i, 2)) {
+		out->overrides[out->n_overrides++] =
+		    (struct avail_override){day, true, 0, 0};
+		return 0;
+	}
+	/* "540,600/660,720": starts, then ends */
+	text = PQgetvalue(r, i, 5);
+	if (parse_minutes(text, starts, MAX_OVERRIDE_INTERVALS, &ns) ||
+	    !strchr(text, '/') ||
+	    parse_minutes(strchr(text, '/') + 1, ends, MAX_OVERRIDE_INTERVALS,
+			  &ne) ||
+	    ns != ne)
+		return ERR_INTERNAL;
+	for (size_t k = 0; k < ns; k++)
+		out->overrides[out->n_overrides++] =
+		    (struct avail_override){day, false, starts[k], ends[k]};
+	return 0;
 }
 
-/* Overrides of the local days around the window, and every busy interval
- * (live bookings with buffers, external ones) a day around it. */
-static int load_blocks(struct db *db, struct arena *arena,
-		       const char *practitioner_id, int64_t from_ms,
-		       int64_t to_ms, const char *exclude_booking_id,
-		       struct store_avail *out)
+int store_avail_load(struct db *db, struct arena *arena,
+		     const char *practitioner_id, const char *offering_id,
+		     int64_t from_ms, int64_t to_ms,
+		     const char *exclude_booking_id, struct store_avail *out)
 {
+	/* Everything in one round trip: the schedule (s), its weekly hours
+	 * (w), the offering (f), the practitioner's suspension (a), the
+	 * overrides of the local days around the window (o), and the busy
+	 * intervals a day around it: live bookings with their buffers (b)
+	 * and external ones (x). */
+	/* clang-format off */
 	static const char sql[] =
-		"SELECT 'o', (day - date '1970-01-01')::bigint, 0, closed, "
-		"array_to_string(starts, ','), array_to_string(ends, ',') "
-		"FROM schedule_overrides WHERE practitioner_id = $1 AND day "
-		"BETWEEN (" TS("$2") " AT TIME ZONE 'UTC')::date - 3 AND ("
-		TS("$3") " AT TIME ZONE 'UTC')::date + 3 "
+		"SELECT 's', min_notice_min::bigint, horizon_days::bigint, "
+		"slot_step_min::bigint, cancel_deadline_min::bigint, timezone "
+		"FROM schedules WHERE practitioner_id = $1 "
+		"UNION ALL SELECT 'w', weekday, start_min, end_min, 0, '' "
+		"FROM weekly_hours WHERE practitioner_id = $1 "
+		"UNION ALL SELECT 'f', duration_min, buffer_before_min, "
+		"buffer_after_min, active::int, '' FROM offerings WHERE "
+		"id = $5::uuid AND practitioner_id = $1 AND NOT retired "
+		"UNION ALL SELECT 'a', suspended::int, 0, 0, 0, '' FROM "
+		"accounts WHERE account_id = $1 "
+		"UNION ALL SELECT 'o', day - date '1970-01-01', closed::int, 0, "
+		"0, array_to_string(starts, ',') || '/' || "
+		"array_to_string(ends, ',') FROM schedule_overrides WHERE "
+		"practitioner_id = $1 AND day BETWEEN (" TS("$2")
+		" AT TIME ZONE 'UTC')::date - 3 AND (" TS("$3")
+		" AT TIME ZONE 'UTC')::date + 3 "
 		"UNION ALL SELECT 'b', " MS("lower(blocked)") ", "
-		MS("upper(blocked)") ", false, '', '' FROM bookings "
+		MS("upper(blocked)") ", 0, 0, '' FROM bookings "
 		"WHERE practitioner_id = $1 AND status = 'confirmed' AND "
 		"blocked && tstzrange(" TS("$2") " - interval '1 day', "
 		TS("$3") " + interval '1 day') AND ($4::uuid IS NULL OR "
 		"id <> $4::uuid) "
 		"UNION ALL SELECT 'x', " MS("lower(during)") ", "
-		MS("upper(during)") ", false, '', '' FROM busy_intervals "
+		MS("upper(during)") ", 0, 0, '' FROM busy_intervals "
 		"WHERE practitioner_id = $1 AND during && tstzrange("
 		TS("$2") " - interval '1 day', " TS("$3")
 		" + interval '1 day')";
-	const char *p[4] = {practitioner_id, i64s(arena, from_ms),
-			    i64s(arena, to_ms), exclude_booking_id};
+	/* clang-format on */
+	const char *p[5] = {practitioner_id, i64s(arena, from_ms),
+			    i64s(arena, to_ms), exclude_booking_id,
+			    offering_id};
 	PGresult *r;
 	int rc = 0, n;
 
+	memset(out, 0, sizeof(*out));
+	out->timezone = DEFAULT_TIMEZONE;
+	out->min_notice_min = DEFAULT_NOTICE;
+	out->horizon_days = DEFAULT_HORIZON;
+	out->slot_step_min = DEFAULT_STEP;
+	out->cancel_deadline_min = DEFAULT_DEADLINE;
 	if (!p[1] || !p[2])
 		return ERR_NOMEM;
-	rc = run(db, sql, 4, p, &r);
+	rc = run_fast(db, FAST_AVAIL, sql, 5, p, &r);
 	if (rc)
 		return rc;
 	n = PQntuples(r);
+	out->weekly =
+	    arena_alloc(arena, (size_t)(n + 1) * sizeof(*out->weekly));
 	out->busy = arena_alloc(arena, (size_t)(n + 1) * sizeof(*out->busy));
-	out->overrides = arena_alloc(arena, (size_t)(n + 1) *
-						    MAX_OVERRIDE_INTERVALS *
-						    sizeof(*out->overrides));
-	if (!out->busy || !out->overrides)
+	out->overrides =
+	    arena_alloc(arena, (size_t)(n + 1) * MAX_OVERRIDE_INTERVALS *
+				   sizeof(*out->overrides));
+	if (!out->weekly || !out->busy || !out->overrides)
 		rc = ERR_NOMEM;
-	for (int i = 0; !rc && i < n; i++) {
-		const char *kind = PQgetvalue(r, i, 0);
-		int starts[MAX_OVERRIDE_INTERVALS], ends[MAX_OVERRIDE_INTERVALS];
-		size_t ns = 0, ne = 0;
-		int32_t day = (int32_t)val_i64(r, i, 1);
-
-		if (kind[0] != 'o') {
-			out->busy[out->n_busy++] = (struct avail_interval){
-				val_i64(r, i, 1), val_i64(r, i, 2)};
-			continue;
-		}
-		if (val_bool(r, i, 3)) {
-			out->overrides[out->n_overrides++] =
-				(struct avail_override){day, true, 0, 0};
-			continue;
-		}
-		if (parse_minutes(PQgetvalue(r, i, 4), starts,
-				  MAX_OVERRIDE_INTERVALS, &ns) ||
-		    parse_minutes(PQgetvalue(r, i, 5), ends,
-				  MAX_OVERRIDE_INTERVALS, &ne) || ns != ne) {
-			rc = ERR_INTERNAL;
-			break;
-		}
-		for (size_t k = 0; k < ns; k++)
-			out->overrides[out->n_overrides++] =
-				(struct avail_override){day, false, starts[k],
-							ends[k]};
-	}
+	for (int i = 0; !rc && i < n; i++)
+		rc = avail_row(r, i, out, arena);
 	PQclear(r);
-	return rc;
-}
-
-int store_avail_load(struct db *db, struct arena *arena,
-		     const char *practitioner_id, int64_t from_ms,
-		     int64_t to_ms, const char *exclude_booking_id,
-		     struct store_avail *out)
-{
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	rc = load_schedule(db, arena, practitioner_id, out);
 	if (!rc)
-		rc = load_blocks(db, arena, practitioner_id, from_ms, to_ms,
-				 exclude_booking_id, out);
-	if (!rc)
-		rc = zone_load(db, arena, out->timezone,
-			       from_ms - 4 * AVAIL_DAY_MS,
-			       to_ms + 4 * AVAIL_DAY_MS, &out->zone,
-			       &out->n_zone);
+		rc = zone_load(
+		    db, arena, out->timezone, from_ms - 4 * AVAIL_DAY_MS,
+		    to_ms + 4 * AVAIL_DAY_MS, &out->zone, &out->n_zone);
 	return rc;
 }
 
 /* ---- bookings ---- */
 
-#define BOOKING_COLS                                                          \
-	"b.id, b.status, " MS("b.start_at") ", " MS("b.end_at") ", "        \
-	"b.payment_status, b.practitioner_id, coalesce(b.client_id::text, "  \
-	"''), b.offering_id, b.offering_title, b.duration_min, b.location, " \
-	"b.price_cents, b.currency, b.note, coalesce(b.cancelled_by, ''), "  \
-	"b.cancel_reason, " MS("b.cancelled_at") ", " MS("b.created_at")     \
-	", coalesce(s.timezone, '" DEFAULT_TIMEZONE "'), c.id, "            \
-	"c.first_name, c.last_name, c.email, c.phone, "                      \
-	"coalesce(s.cancel_deadline_min, 1440), b.buffer_before_min, "        \
+/* clang-format off */
+#define BOOKING_COLS                                                           \
+	"b.id, b.status, " MS("b.start_at") ", " MS("b.end_at") ", "           \
+	"b.payment_status, b.practitioner_id, coalesce(b.client_id::text, "    \
+	"''), b.offering_id, b.offering_title, b.duration_min, b.location, "   \
+	"b.price_cents, b.currency, b.note, coalesce(b.cancelled_by, ''), "    \
+	"b.cancel_reason, " MS("b.cancelled_at") ", " MS("b.created_at")       \
+	", coalesce(s.timezone, '" DEFAULT_TIMEZONE "'), c.id, "              \
+	"c.first_name, c.last_name, c.email, c.phone, "                        \
+	"coalesce(s.cancel_deadline_min, 1440), b.buffer_before_min, "         \
 	"b.buffer_after_min"
+/* clang-format on */
 
-#define BOOKING_FROM                                                          \
-	" FROM bookings b LEFT JOIN clients c ON c.id = b.client_record_id " \
+#define BOOKING_FROM                                                           \
+	" FROM bookings b LEFT JOIN clients c ON c.id = b.client_record_id "   \
 	"LEFT JOIN schedules s ON s.practitioner_id = b.practitioner_id "
 
 static Creneau__V1__BookingClient *row_client_of(struct arena *a,
@@ -993,8 +1079,7 @@ static Creneau__V1__BookingClient *row_client_of(struct arena *a,
 	c->last_name = val(a, r, row, 21);
 	c->email = val(a, r, row, 22);
 	c->phone = val(a, r, row, 23);
-	if (!c->id || !c->first_name || !c->last_name || !c->email ||
-	    !c->phone)
+	if (!c->id || !c->first_name || !c->last_name || !c->email || !c->phone)
 		return NULL;
 	return c;
 }
@@ -1032,9 +1117,8 @@ static Creneau__V1__Booking *row_booking(struct arena *a, const PGresult *r,
 	if (!b->id || !b->status || !b->start || !b->end ||
 	    !b->payment_status || !b->practitioner_id || !b->client_id ||
 	    !b->offering_id || !b->offering_title || !b->location ||
-	    !b->currency || !b->note || !b->cancelled_by ||
-	    !b->cancel_reason || !b->cancelled_at || !b->created_at ||
-	    !b->timezone)
+	    !b->currency || !b->note || !b->cancelled_by || !b->cancel_reason ||
+	    !b->cancelled_at || !b->created_at || !b->timezone)
 		return NULL;
 	if (meta) {
 		meta->start_ms = val_i64(r, row, 2);
@@ -1049,8 +1133,7 @@ static Creneau__V1__Booking *row_booking(struct arena *a, const PGresult *r,
 	return b;
 }
 
-static int one_booking(struct arena *a, PGresult *r,
-		       Creneau__V1__Booking **out,
+static int one_booking(struct arena *a, PGresult *r, Creneau__V1__Booking **out,
 		       struct store_booking_meta *meta)
 {
 	int rc = 0;
@@ -1068,13 +1151,13 @@ int store_booking_by_key(struct db *db, struct arena *arena,
 			 Creneau__V1__Booking **out, char **hash_out)
 {
 	static const char sql[] =
-		"SELECT " BOOKING_COLS ", b.request_hash" BOOKING_FROM
-		"WHERE b.client_id = $1 AND b.idempotency_key = $2";
+	    "SELECT " BOOKING_COLS ", b.request_hash" BOOKING_FROM
+	    "WHERE b.client_id = $1 AND b.idempotency_key = $2";
 	const char *p[] = {client_id, key};
 	PGresult *r;
 	int rc;
 
-	rc = run(db, sql, 2, p, &r);
+	rc = run_fast(db, FAST_BY_KEY, sql, 2, p, &r);
 	if (rc)
 		return rc;
 	if (PQntuples(r) == 1) {
@@ -1091,6 +1174,7 @@ int store_booking_insert(struct db *db, struct arena *arena,
 			 const struct store_new_booking *nb,
 			 Creneau__V1__Booking **out)
 {
+	/* clang-format off */
 	static const char sql[] =
 		"WITH rec AS (INSERT INTO clients (practitioner_id, account_id, "
 		"first_name, last_name, email, phone) SELECT $1, $2, "
@@ -1107,27 +1191,27 @@ int store_booking_insert(struct db *db, struct arena *arena,
 		"$5, $6, $7, $8, $9, $10, " TS("$11") ", " TS("$12") ", "
 		"tstzrange(" TS("$13") ", " TS("$14") "), $15, $16, $17 "
 		"FROM rec RETURNING id";
+	/* clang-format on */
 	const Creneau__V1__Offering *o = nb->offering;
 	int64_t end_ms = nb->start_ms + o->duration_min * AVAIL_MINUTE_MS;
 	const char *p[17] = {
-		nb->practitioner_id,
-		nb->client_id,
-		o->id,
-		o->title,
-		i64s(arena, o->duration_min),
-		o->location,
-		i64s(arena, o->price_cents),
-		o->currency,
-		i64s(arena, o->buffer_before_min),
-		i64s(arena, o->buffer_after_min),
-		i64s(arena, nb->start_ms),
-		i64s(arena, end_ms),
-		i64s(arena, nb->start_ms -
-				    o->buffer_before_min * AVAIL_MINUTE_MS),
-		i64s(arena, end_ms + o->buffer_after_min * AVAIL_MINUTE_MS),
-		nb->note ? nb->note : "",
-		nb->idempotency_key,
-		nb->request_hash,
+	    nb->practitioner_id,
+	    nb->client_id,
+	    o->id,
+	    o->title,
+	    i64s(arena, o->duration_min),
+	    o->location,
+	    i64s(arena, o->price_cents),
+	    o->currency,
+	    i64s(arena, o->buffer_before_min),
+	    i64s(arena, o->buffer_after_min),
+	    i64s(arena, nb->start_ms),
+	    i64s(arena, end_ms),
+	    i64s(arena, nb->start_ms - o->buffer_before_min * AVAIL_MINUTE_MS),
+	    i64s(arena, end_ms + o->buffer_after_min * AVAIL_MINUTE_MS),
+	    nb->note ? nb->note : "",
+	    nb->idempotency_key,
+	    nb->request_hash,
 	};
 	char *id;
 	PGresult *r;
@@ -1150,8 +1234,8 @@ int store_booking_get(struct db *db, struct arena *arena, const char *id,
 		      bool lock, Creneau__V1__Booking **out,
 		      struct store_booking_meta *meta_out)
 {
-	static const char sql[] = "SELECT " BOOKING_COLS BOOKING_FROM
-				  "WHERE b.id = $1";
+	static const char sql[] =
+	    "SELECT " BOOKING_COLS BOOKING_FROM "WHERE b.id = $1";
 	static const char sql_lock[] = "SELECT " BOOKING_COLS BOOKING_FROM
 				       "WHERE b.id = $1 FOR UPDATE OF b";
 	const char *p[] = {id};
@@ -1182,9 +1266,9 @@ int store_booking_cancel(struct db *db, const char *id, const char *by,
 			 const char *reason)
 {
 	static const char sql[] =
-		"UPDATE bookings SET status = 'cancelled', cancelled_by = $2, "
-		"cancel_reason = $3, cancelled_at = now(), updated_at = now() "
-		"WHERE id = $1 AND status = 'confirmed'";
+	    "UPDATE bookings SET status = 'cancelled', cancelled_by = $2, "
+	    "cancel_reason = $3, cancelled_at = now(), updated_at = now() "
+	    "WHERE id = $1 AND status = 'confirmed'";
 	const char *p[] = {id, by, reason ? reason : ""};
 
 	return update_one(db, sql, 3, p);
@@ -1193,12 +1277,14 @@ int store_booking_cancel(struct db *db, const char *id, const char *by,
 int store_booking_move(struct db *db, const char *id, int64_t start_ms,
 		       int64_t end_ms)
 {
+	/* clang-format off */
 	static const char sql[] =
 		"UPDATE bookings SET start_at = " TS("$2") ", end_at = "
 		TS("$3") ", blocked = tstzrange(" TS("$2")
 		" - buffer_before_min * interval '1 minute', " TS("$3")
 		" + buffer_after_min * interval '1 minute'), updated_at = now() "
 		"WHERE id = $1 AND status = 'confirmed'";
+	/* clang-format on */
 	char s[24], e[24];
 	const char *p[] = {id, s, e};
 
@@ -1207,12 +1293,11 @@ int store_booking_move(struct db *db, const char *id, int64_t start_ms,
 	return update_one(db, sql, 3, p);
 }
 
-int store_booking_set_status(struct db *db, const char *id,
-			     const char *status)
+int store_booking_set_status(struct db *db, const char *id, const char *status)
 {
 	static const char sql[] =
-		"UPDATE bookings SET status = $2, updated_at = now() "
-		"WHERE id = $1 AND status = 'confirmed'";
+	    "UPDATE bookings SET status = $2, updated_at = now() "
+	    "WHERE id = $1 AND status = 'confirmed'";
 	const char *p[] = {id, status};
 
 	return update_one(db, sql, 2, p);
@@ -1223,26 +1308,28 @@ int store_bookings_list(struct db *db, struct arena *arena,
 			Creneau__V1__Booking ***items_out, size_t *n_out,
 			bool *more_out)
 {
-#define LIST_WHERE                                                            \
-	"AND ($2::bigint IS NULL OR b.start_at >= " TS("$2") ") "            \
-	"AND ($3::bigint IS NULL OR b.start_at < " TS("$3") ") "             \
-	"AND ($4::text IS NULL OR b.status = $4) AND ($5::bigint IS NULL "   \
-	"OR (b.start_at, b.id) > (" TS("$5") ", $6::uuid)) "                 \
+/* clang-format off */
+#define LIST_WHERE                                                             \
+	"AND ($2::bigint IS NULL OR b.start_at >= " TS("$2") ") "              \
+	"AND ($3::bigint IS NULL OR b.start_at < " TS("$3") ") "               \
+	"AND ($4::text IS NULL OR b.status = $4) AND ($5::bigint IS NULL "     \
+	"OR (b.start_at, b.id) > (" TS("$5") ", $6::uuid)) "                   \
 	"ORDER BY b.start_at, b.id LIMIT $7"
+	/* clang-format on */
 	static const char as_practitioner[] =
-		"SELECT " BOOKING_COLS BOOKING_FROM
-		"WHERE b.practitioner_id = $1 " LIST_WHERE;
+	    "SELECT " BOOKING_COLS BOOKING_FROM
+	    "WHERE b.practitioner_id = $1 " LIST_WHERE;
 	static const char as_client[] = "SELECT " BOOKING_COLS BOOKING_FROM
 					"WHERE b.client_id = $1 " LIST_WHERE;
 #undef LIST_WHERE
 	const char *p[7] = {
-		f->account_id,
-		f->from_ms ? i64s(arena, f->from_ms) : NULL,
-		f->to_ms ? i64s(arena, f->to_ms) : NULL,
-		f->status,
-		f->has_cursor ? i64s(arena, f->cursor_start_ms) : NULL,
-		f->has_cursor ? f->cursor_id : NULL,
-		i64s(arena, (int64_t)f->limit + 1),
+	    f->account_id,
+	    f->from_ms ? i64s(arena, f->from_ms) : NULL,
+	    f->to_ms ? i64s(arena, f->to_ms) : NULL,
+	    f->status,
+	    f->has_cursor ? i64s(arena, f->cursor_start_ms) : NULL,
+	    f->has_cursor ? f->cursor_id : NULL,
+	    i64s(arena, (int64_t)f->limit + 1),
 	};
 	Creneau__V1__Booking **items;
 	PGresult *r;
@@ -1250,8 +1337,8 @@ int store_bookings_list(struct db *db, struct arena *arena,
 
 	if (!p[6])
 		return ERR_NOMEM;
-	rc = run(db, f->as_practitioner ? as_practitioner : as_client, 7, p,
-		 &r);
+	rc =
+	    run(db, f->as_practitioner ? as_practitioner : as_client, 7, p, &r);
 	if (rc)
 		return rc;
 	n = PQntuples(r);
@@ -1271,12 +1358,12 @@ int store_bookings_list(struct db *db, struct arena *arena,
 
 /* ---- the client file ---- */
 
-#define CLIENT_COLS                                                           \
-	"id, coalesce(account_id::text, ''), first_name, last_name, email, " \
+#define CLIENT_COLS                                                            \
+	"id, coalesce(account_id::text, ''), first_name, last_name, email, "   \
 	"phone, notes, " MS("created_at") ", " MS("updated_at")
 
-static Creneau__V1__ClientRecord *row_client(struct arena *a,
-					     const PGresult *r, int row)
+static Creneau__V1__ClientRecord *row_client(struct arena *a, const PGresult *r,
+					     int row)
 {
 	Creneau__V1__ClientRecord *c = arena_alloc(a, sizeof(*c));
 
@@ -1318,10 +1405,10 @@ int store_clients_list(struct db *db, struct arena *arena,
 		       size_t *n_out, bool *more_out)
 {
 	static const char sql[] =
-		"SELECT " CLIENT_COLS " FROM clients WHERE practitioner_id = $1 "
-		"AND ($2::uuid IS NULL OR (created_at, id) > (SELECT "
-		"created_at, id FROM clients WHERE id = $2::uuid)) "
-		"ORDER BY created_at, id LIMIT $3";
+	    "SELECT " CLIENT_COLS " FROM clients WHERE practitioner_id = $1 "
+	    "AND ($2::uuid IS NULL OR (created_at, id) > (SELECT "
+	    "created_at, id FROM clients WHERE id = $2::uuid)) "
+	    "ORDER BY created_at, id LIMIT $3";
 	const char *p[3] = {practitioner_id, after_id,
 			    i64s(arena, (int64_t)limit + 1)};
 	Creneau__V1__ClientRecord **items;
@@ -1370,19 +1457,19 @@ int store_client_update(struct db *db, struct arena *arena,
 			Creneau__V1__ClientRecord **out)
 {
 	static const char sql[] =
-		"UPDATE clients SET first_name = coalesce($3, first_name), "
-		"last_name = coalesce($4, last_name), "
-		"email = coalesce($5, email), phone = coalesce($6, phone), "
-		"notes = coalesce($7, notes), updated_at = now() "
-		"WHERE id = $1 AND practitioner_id = $2 RETURNING " CLIENT_COLS;
+	    "UPDATE clients SET first_name = coalesce($3, first_name), "
+	    "last_name = coalesce($4, last_name), "
+	    "email = coalesce($5, email), phone = coalesce($6, phone), "
+	    "notes = coalesce($7, notes), updated_at = now() "
+	    "WHERE id = $1 AND practitioner_id = $2 RETURNING " CLIENT_COLS;
 	const char *p[7] = {
-		q->id,
-		practitioner_id,
-		opt_str(q->first_name_present_case, q->first_name),
-		opt_str(q->last_name_present_case, q->last_name),
-		opt_str(q->email_present_case, q->email),
-		opt_str(q->phone_present_case, q->phone),
-		opt_str(q->notes_present_case, q->notes),
+	    q->id,
+	    practitioner_id,
+	    opt_str(q->first_name_present_case, q->first_name),
+	    opt_str(q->last_name_present_case, q->last_name),
+	    opt_str(q->email_present_case, q->email),
+	    opt_str(q->phone_present_case, q->phone),
+	    opt_str(q->notes_present_case, q->notes),
 	};
 	PGresult *r;
 	int rc;
@@ -1397,12 +1484,12 @@ int store_client_delete(struct db *db, const char *practitioner_id,
 			const char *id)
 {
 	static const char upcoming[] =
-		"SELECT EXISTS (SELECT 1 FROM bookings WHERE client_record_id = "
-		"$1 AND practitioner_id = $2 AND status = 'confirmed' AND "
-		"end_at > now())";
+	    "SELECT EXISTS (SELECT 1 FROM bookings WHERE client_record_id = "
+	    "$1 AND practitioner_id = $2 AND status = 'confirmed' AND "
+	    "end_at > now())";
 	static const char forget[] =
-		"UPDATE bookings SET note = '', updated_at = now() "
-		"WHERE client_record_id = $1 AND practitioner_id = $2";
+	    "UPDATE bookings SET note = '', updated_at = now() "
+	    "WHERE client_record_id = $1 AND practitioner_id = $2";
 	/* the foreign key sets the bookings' client_record_id to NULL */
 	static const char drop[] = "DELETE FROM clients "
 				   "WHERE id = $1 AND practitioner_id = $2";
@@ -1448,6 +1535,7 @@ int store_busy_replace(struct db *db, const char *practitioner_id,
 		       size_t n)
 {
 	/* intervals straddling the window keep their parts outside it */
+	/* clang-format off */
 	static const char trim[] =
 		"WITH gone AS (DELETE FROM busy_intervals WHERE "
 		"practitioner_id = $1 AND source = $2 AND during && "
@@ -1463,6 +1551,7 @@ int store_busy_replace(struct db *db, const char *practitioner_id,
 		") * tstzrange(" TS("$3") ", " TS("$4") ") AS r FROM "
 		"unnest($5::bigint[], $6::bigint[]) AS u(s, e) WHERE e > s) "
 		"AS x WHERE NOT isempty(r)";
+	/* clang-format on */
 	struct arena *a = arena_new(0);
 	const char *p[6];
 	int rc = ERR_NOMEM;
@@ -1492,9 +1581,9 @@ int store_future_bookings_of(struct db *db, struct arena *arena,
 			     size_t *n_out)
 {
 	static const char sql[] =
-		"SELECT id FROM bookings WHERE (client_id = $1 OR "
-		"practitioner_id = $1) AND status = 'confirmed' AND "
-		"start_at > now() ORDER BY start_at";
+	    "SELECT id FROM bookings WHERE (client_id = $1 OR "
+	    "practitioner_id = $1) AND status = 'confirmed' AND "
+	    "start_at > now() ORDER BY start_at";
 	const char *p[] = {account_id};
 	PGresult *r;
 	char **ids;
@@ -1535,23 +1624,23 @@ int store_forget_account(struct db *db, const char *account_id,
 {
 	/* the client: the platform link goes, practitioners' records stay */
 	static const char *const anonymise[] = {
-		"UPDATE bookings SET client_id = NULL, idempotency_key = NULL, "
-		"updated_at = now() WHERE client_id = $1",
-		"UPDATE clients SET account_id = NULL, updated_at = now() "
-		"WHERE account_id = $1",
+	    "UPDATE bookings SET client_id = NULL, idempotency_key = NULL, "
+	    "updated_at = now() WHERE client_id = $1",
+	    "UPDATE clients SET account_id = NULL, updated_at = now() "
+	    "WHERE account_id = $1",
 	};
 	/* the practitioner: their own data goes; bookings stay in their
 	 * clients' histories */
 	static const char *const erase[] = {
-		"DELETE FROM clients WHERE practitioner_id = $1",
-		"DELETE FROM busy_intervals WHERE practitioner_id = $1",
-		"DELETE FROM schedule_overrides WHERE practitioner_id = $1",
-		"DELETE FROM schedules WHERE practitioner_id = $1",
-		"DELETE FROM offerings o WHERE practitioner_id = $1 AND NOT "
-		"EXISTS (SELECT 1 FROM bookings b WHERE b.offering_id = o.id)",
-		"UPDATE offerings SET retired = true, active = false, "
-		"description = '', updated_at = now() WHERE practitioner_id = $1",
-		"DELETE FROM accounts WHERE account_id = $1",
+	    "DELETE FROM clients WHERE practitioner_id = $1",
+	    "DELETE FROM busy_intervals WHERE practitioner_id = $1",
+	    "DELETE FROM schedule_overrides WHERE practitioner_id = $1",
+	    "DELETE FROM schedules WHERE practitioner_id = $1",
+	    "DELETE FROM offerings o WHERE practitioner_id = $1 AND NOT "
+	    "EXISTS (SELECT 1 FROM bookings b WHERE b.offering_id = o.id)",
+	    "UPDATE offerings SET retired = true, active = false, "
+	    "description = '', updated_at = now() WHERE practitioner_id = $1",
+	    "DELETE FROM accounts WHERE account_id = $1",
 	};
 	int rc = 0;
 
@@ -1567,39 +1656,39 @@ int store_forget_account(struct db *db, const char *account_id,
 int store_export(struct db *db, const char *account_id, cJSON *doc)
 {
 	static const char *const parts[][2] = {
-		{"bookings_as_client",
-		 "SELECT coalesce(json_agg(x ORDER BY x.start_at), '[]') FROM "
-		 "(SELECT id, practitioner_id, offering_title, duration_min, "
-		 "location, price_cents, currency, start_at, end_at, status, "
-		 "note, cancelled_by, cancel_reason, cancelled_at, created_at "
-		 "FROM bookings WHERE client_id = $1) AS x"},
-		{"bookings_as_practitioner",
-		 "SELECT coalesce(json_agg(x ORDER BY x.start_at), '[]') FROM "
-		 "(SELECT id, client_record_id, offering_title, duration_min, "
-		 "location, price_cents, currency, start_at, end_at, status, "
-		 "note, cancelled_by, cancel_reason, cancelled_at, created_at "
-		 "FROM bookings WHERE practitioner_id = $1) AS x"},
-		{"offerings",
-		 "SELECT coalesce(json_agg(x ORDER BY x.created_at), '[]') FROM "
-		 "(SELECT id, title, description, duration_min, price_cents, "
-		 "currency, buffer_before_min, buffer_after_min, location, "
-		 "prepayment_required, active, retired, created_at FROM "
-		 "offerings WHERE practitioner_id = $1) AS x"},
-		{"schedule",
-		 "SELECT coalesce((SELECT row_to_json(x) FROM (SELECT "
-		 "timezone, min_notice_min, horizon_days, slot_step_min, "
-		 "cancel_deadline_min, (SELECT coalesce(json_agg(w), '[]') FROM "
-		 "(SELECT weekday, start_min, end_min FROM weekly_hours WHERE "
-		 "practitioner_id = $1) AS w) AS weekly FROM schedules WHERE "
-		 "practitioner_id = $1) AS x), 'null')"},
-		{"client_file",
-		 "SELECT coalesce(json_agg(x ORDER BY x.created_at), '[]') FROM "
-		 "(SELECT id, first_name, last_name, email, phone, notes, "
-		 "created_at FROM clients WHERE practitioner_id = $1) AS x"},
-		{"in_client_files",
-		 "SELECT coalesce(json_agg(x), '[]') FROM (SELECT id, "
-		 "practitioner_id, first_name, last_name, email, phone, "
-		 "created_at FROM clients WHERE account_id = $1) AS x"},
+	    {"bookings_as_client",
+	     "SELECT coalesce(json_agg(x ORDER BY x.start_at), '[]') FROM "
+	     "(SELECT id, practitioner_id, offering_title, duration_min, "
+	     "location, price_cents, currency, start_at, end_at, status, "
+	     "note, cancelled_by, cancel_reason, cancelled_at, created_at "
+	     "FROM bookings WHERE client_id = $1) AS x"},
+	    {"bookings_as_practitioner",
+	     "SELECT coalesce(json_agg(x ORDER BY x.start_at), '[]') FROM "
+	     "(SELECT id, client_record_id, offering_title, duration_min, "
+	     "location, price_cents, currency, start_at, end_at, status, "
+	     "note, cancelled_by, cancel_reason, cancelled_at, created_at "
+	     "FROM bookings WHERE practitioner_id = $1) AS x"},
+	    {"offerings",
+	     "SELECT coalesce(json_agg(x ORDER BY x.created_at), '[]') FROM "
+	     "(SELECT id, title, description, duration_min, price_cents, "
+	     "currency, buffer_before_min, buffer_after_min, location, "
+	     "prepayment_required, active, retired, created_at FROM "
+	     "offerings WHERE practitioner_id = $1) AS x"},
+	    {"schedule",
+	     "SELECT coalesce((SELECT row_to_json(x) FROM (SELECT "
+	     "timezone, min_notice_min, horizon_days, slot_step_min, "
+	     "cancel_deadline_min, (SELECT coalesce(json_agg(w), '[]') FROM "
+	     "(SELECT weekday, start_min, end_min FROM weekly_hours WHERE "
+	     "practitioner_id = $1) AS w) AS weekly FROM schedules WHERE "
+	     "practitioner_id = $1) AS x), 'null')"},
+	    {"client_file",
+	     "SELECT coalesce(json_agg(x ORDER BY x.created_at), '[]') FROM "
+	     "(SELECT id, first_name, last_name, email, phone, notes, "
+	     "created_at FROM clients WHERE practitioner_id = $1) AS x"},
+	    {"in_client_files",
+	     "SELECT coalesce(json_agg(x), '[]') FROM (SELECT id, "
+	     "practitioner_id, first_name, last_name, email, phone, "
+	     "created_at FROM clients WHERE account_id = $1) AS x"},
 	};
 	const char *p[] = {account_id};
 
@@ -1626,7 +1715,7 @@ int store_sweep_appointments(struct db *db, int64_t cutoff_ms,
 			     unsigned *erased_out)
 {
 	static const char sql[] =
-		"DELETE FROM bookings WHERE end_at < " TS("$1");
+	    "DELETE FROM bookings WHERE end_at < " TS("$1");
 	char cutoff[24];
 	const char *p[] = {cutoff};
 	PGresult *r;

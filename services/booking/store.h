@@ -1,4 +1,5 @@
-/* store.h - the booking schema: every SQL statement of the service (a PGresult never leaves store.c). */
+/* store.h - the booking schema: every SQL statement of the service (a PGresult
+ * never leaves store.c). */
 #ifndef BOOKING_STORE_H
 #define BOOKING_STORE_H
 
@@ -36,7 +37,7 @@ struct store_account {
 };
 
 /* store_account_upsert - creates or refreshes the copy; NULL leaves a
- * field as it is (phone is NULL in account.created). */
+ * field as it is. */
 int store_account_upsert(struct db *db, const char *account_id,
 			 const char *role, const char *email,
 			 const char *first_name, const char *last_name,
@@ -55,8 +56,8 @@ int store_account_get(struct db *db, const char *account_id,
  * only the active ones. */
 int store_offerings_list(struct db *db, struct arena *arena,
 			 const char *practitioner_id, bool public_only,
-			 Creneau__V1__Offering ***items_out, size_t *n_out)
-	WARN_UNUSED;
+			 Creneau__V1__Offering ***items_out,
+			 size_t *n_out) WARN_UNUSED;
 /* store_offering_create - req validated by the caller; an idempotency key
  * already used by this practitioner returns that offering. */
 int store_offering_create(struct db *db, struct arena *arena,
@@ -87,11 +88,11 @@ int store_schedule_put(struct db *db, const char *practitioner_id,
 		       const char *timezone, int min_notice_min,
 		       int horizon_days, int slot_step_min,
 		       int cancel_deadline_min,
-		       const struct avail_weekly *weekly, size_t n_weekly)
-	WARN_UNUSED;
+		       const struct avail_weekly *weekly,
+		       size_t n_weekly) WARN_UNUSED;
 /* store_timezone_is_known - whether PostgreSQL's tz database has name. */
-int store_timezone_is_known(struct db *db, const char *name, bool *known_out)
-	WARN_UNUSED;
+int store_timezone_is_known(struct db *db, const char *name,
+			    bool *known_out) WARN_UNUSED;
 
 int store_overrides_list(struct db *db, struct arena *arena,
 			 const char *practitioner_id, const char *from_date,
@@ -103,8 +104,8 @@ int store_overrides_list(struct db *db, struct arena *arena,
 int store_override_put(struct db *db, struct arena *arena,
 		       const char *practitioner_id, const char *date,
 		       bool closed, const int *starts, const int *ends,
-		       size_t n, Creneau__V1__ScheduleOverride **out)
-	WARN_UNUSED;
+		       size_t n,
+		       Creneau__V1__ScheduleOverride **out) WARN_UNUSED;
 int store_override_delete(struct db *db, const char *practitioner_id,
 			  const char *id) WARN_UNUSED;
 
@@ -122,17 +123,25 @@ struct store_avail {
 	size_t n_busy;
 	struct avail_zone_span *zone;
 	size_t n_zone;
+	/* the offering asked for, when it is this practitioner's */
+	bool offering_found, offering_active;
+	int duration_min, buffer_before_min, buffer_after_min;
+	bool practitioner_suspended;
 };
 
 /*
- * store_avail_load - the practitioner's schedule (defaults when none),
- * overrides, busy intervals (live bookings with their buffers, except
- * exclude_booking_id when not NULL, and external ones) and zone spans
- * covering [from_ms, to_ms) with a few days' margin.
+ * store_avail_load - in one round trip: the practitioner's schedule
+ * (defaults when none), overrides, busy intervals (live bookings with their
+ * buffers, except exclude_booking_id when not NULL, and external ones),
+ * whether the practitioner is suspended, and offering_id's duration and
+ * buffers when it is this practitioner's and not retired (offering_id may
+ * be NULL); then the zone spans covering [from_ms, to_ms) with a few days'
+ * margin.
  */
 int store_avail_load(struct db *db, struct arena *arena,
-		     const char *practitioner_id, int64_t from_ms,
-		     int64_t to_ms, const char *exclude_booking_id,
+		     const char *practitioner_id, const char *offering_id,
+		     int64_t from_ms, int64_t to_ms,
+		     const char *exclude_booking_id,
 		     struct store_avail *out) WARN_UNUSED;
 
 /*
@@ -170,8 +179,8 @@ struct store_new_booking {
  */
 int store_booking_by_key(struct db *db, struct arena *arena,
 			 const char *client_id, const char *key,
-			 Creneau__V1__Booking **out, char **hash_out)
-	WARN_UNUSED;
+			 Creneau__V1__Booking **out,
+			 char **hash_out) WARN_UNUSED;
 
 /*
  * store_booking_insert - inside the caller's transaction: the client's
@@ -206,7 +215,7 @@ struct store_booking_filter {
 	bool as_practitioner;
 	const char *account_id;
 	int64_t from_ms, to_ms; /* 0: unbounded */
-	const char *status;     /* NULL: any */
+	const char *status;	/* NULL: any */
 	unsigned limit;
 	bool has_cursor;
 	int64_t cursor_start_ms;
@@ -265,12 +274,11 @@ int store_future_bookings_of(struct db *db, struct arena *arena,
  * client file go. Counts what went in *erased_out, *anonymised_out.
  */
 int store_forget_account(struct db *db, const char *account_id,
-			 unsigned *erased_out, unsigned *anonymised_out)
-	WARN_UNUSED;
+			 unsigned *erased_out,
+			 unsigned *anonymised_out) WARN_UNUSED;
 
 /* store_export - adds what booking holds on the account to doc. */
-int store_export(struct db *db, const char *account_id, cJSON *doc)
-	WARN_UNUSED;
+int store_export(struct db *db, const char *account_id, cJSON *doc) WARN_UNUSED;
 
 /* store_sweep_appointments - deletes bookings that ended before cutoff. */
 int store_sweep_appointments(struct db *db, int64_t cutoff_ms,

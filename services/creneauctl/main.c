@@ -2,9 +2,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 
 #include "arena.h"
 #include "config.h"
+#include "creneau/v1/accounts.pb-c.h"
+#include "creneau/v1/notifications.pb-c.h"
 #include "creneau/v1/service.pb-c.h"
 #include "log.h"
 #include "rpc.h"
@@ -48,8 +51,16 @@ static const struct config_setting settings[] = {
 static void usage(void)
 {
 	printf("Usage: creneauctl COMMAND\n\nCommands:\n"
+	       "  newsletter send FILE   queue a newsletter for every confirmed "
+	       "subscriber;\n"
+	       "            FILE: a first line \"Subject: ...\", an empty "
+	       "line, the text\n"
 	       "  health    ask every service for its health; exit 1 if one "
-	       "is unhealthy\n\n");
+	       "is unhealthy\n"
+	       "  admin create EMAIL FIRST_NAME LAST_NAME\n"
+	       "            create an admin account (the only way to); the "
+	       "password is\n"
+	       "            read from the first line of standard input\n\n");
 	config_print_help("creneauctl", settings, N_SETTINGS);
 }
 
@@ -96,6 +107,135 @@ static int cmd_health(void)
 	return bad ? 1 : 0;
 }
 
+/* Reads FILE ("Subject: ...", an empty line, the text) into the request,
+ * in arena. */
+static int read_newsletter(const char *path, struct arena *arena,
+			   Creneau__V1__SendNewsletterRequest *req)
+{
+	FILE *f = fopen(path, "r");
+	char *text, *nl;
+	long n;
+
+	if (!f) {
+		fprintf(stderr, "creneauctl: cannot open %s\n", path);
+		return ERR_INVALID;
+	}
+	if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || n > 1 << 20 ||
+	    fseek(f, 0, SEEK_SET)) {
+		fclose(f);
+		fprintf(stderr, "creneauctl: %s: unreadable or over 1 MiB\n",
+			path);
+		return ERR_INVALID;
+	}
+	text = arena_alloc(arena, (size_t)n + 1);
+	if (!text || fread(text, 1, (size_t)n, f) != (size_t)n) {
+		fclose(f);
+		return ERR_NOMEM;
+	}
+	fclose(f);
+	text[n] = '\0';
+	nl = strstr(text, "\n\n");
+	if (strncmp(text, "Subject: ", 9) != 0 || !nl) {
+		fprintf(stderr, "creneauctl: %s: expected \"Subject: ...\", an "
+				"empty line, then the text\n",
+			path);
+		return ERR_INVALID;
+	}
+	*nl = '\0';
+	req->subject = text + 9;
+	req->body = nl + 2;
+	return 0;
+}
+
+static int cmd_newsletter_send(const char *path)
+{
+	Creneau__V1__SendNewsletterRequest req =
+		CRENEAU__V1__SEND_NEWSLETTER_REQUEST__INIT;
+	struct rpc_context ctx = {.role = CRENEAU__V1__ROLE__ROLE_SERVICE,
+				  .timeout_ms = (int)timeout_ms};
+	Creneau__V1__SendNewsletterReply *reply;
+	struct arena *arena = arena_new(0);
+	struct rpc_client *client = NULL;
+	struct rpc_error err = {0};
+	int rc;
+
+	if (!arena)
+		return 1;
+	rc = read_newsletter(path, arena, &req);
+	if (!rc)
+		rc = rpc_client_open(&client, "notifications", peers[4].urls,
+				     key, "creneauctl");
+	if (!rc)
+		rc = rpc_client_call(client, &ctx, "SendNewsletter", &req.base,
+				     &creneau__v1__send_newsletter_reply__descriptor,
+				     arena, (ProtobufCMessage **)&reply, &err);
+	if (!rc)
+		printf("newsletter queued for %u subscribers\n", reply->queued);
+	else if (err.error_code[0])
+		fprintf(stderr, "creneauctl: newsletter not sent: %s%s%s\n",
+			err.error_code, err.message[0] ? ": " : "",
+			err.message);
+	rpc_client_free(client);
+	arena_free(arena);
+	return rc ? 1 : 0;
+}
+
+/* The first line of standard input, without its newline, into buf. */
+static int read_password(char *buf, size_t n)
+{
+	size_t len;
+
+	if (!fgets(buf, (int)n, stdin))
+		return ERR_INVALID;
+	len = strcspn(buf, "\r\n");
+	if (buf[len] == '\0' && len == n - 1)
+		return ERR_TOO_LARGE; /* no newline: longer than we take */
+	buf[len] = '\0';
+	return 0;
+}
+
+static int cmd_admin_create(const char *email, const char *first,
+			    const char *last)
+{
+	Creneau__V1__CreateAdminRequest req =
+		CRENEAU__V1__CREATE_ADMIN_REQUEST__INIT;
+	struct rpc_context ctx = {.role = CRENEAU__V1__ROLE__ROLE_SERVICE,
+				  .timeout_ms = (int)timeout_ms};
+	Creneau__V1__Account *reply;
+	struct arena *arena = arena_new(0);
+	struct rpc_client *client = NULL;
+	struct rpc_error err = {0};
+	char password[258] = "";
+	int rc;
+
+	if (!arena)
+		return 1;
+	rc = read_password(password, sizeof(password));
+	if (rc)
+		fprintf(stderr, "creneauctl: expected the password on the first "
+				"line of standard input\n");
+	req.email = (char *)email;
+	req.first_name = (char *)first;
+	req.last_name = (char *)last;
+	req.password = password;
+	if (!rc)
+		rc = rpc_client_open(&client, "accounts", peers[0].urls, key,
+				     "creneauctl");
+	if (!rc)
+		rc = rpc_client_call(client, &ctx, "CreateAdmin", &req.base,
+				     &creneau__v1__account__descriptor, arena,
+				     (ProtobufCMessage **)&reply, &err);
+	sodium_memzero(password, sizeof(password));
+	if (!rc)
+		printf("admin created id=%s\n", reply->id);
+	else if (err.error_code[0])
+		fprintf(stderr, "creneauctl: admin not created: %s: %s\n",
+			err.error_code, err.message);
+	rpc_client_free(client);
+	arena_free(arena);
+	return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	int rc;
@@ -113,6 +253,12 @@ int main(int argc, char **argv)
 	if (log_init("creneauctl", log_level)) {
 		fprintf(stderr, "creneauctl: CRENEAU_LOG_LEVEL: unknown level\n");
 		rc = 2;
+	} else if (strcmp(argv[1], "newsletter") == 0 && argc == 4 &&
+		   strcmp(argv[2], "send") == 0) {
+		rc = cmd_newsletter_send(argv[3]);
+	} else if (strcmp(argv[1], "admin") == 0 && argc == 6 &&
+		   strcmp(argv[2], "create") == 0) {
+		rc = cmd_admin_create(argv[3], argv[4], argv[5]);
 	} else if (strcmp(argv[1], "health") == 0) {
 		rc = cmd_health();
 	} else {

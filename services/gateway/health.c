@@ -40,21 +40,21 @@ static cJSON *service_json(const struct health_slot *slot)
 		cJSON_AddStringToObject(o, "status", "down");
 		cJSON_AddStringToObject(o, "error",
 					slot->rc == ERR_PROTOCOL
-						? "bad_gateway"
-						: "service_unavailable");
+					    ? "bad_gateway"
+					    : "service_unavailable");
 		return o;
 	}
 	cJSON_AddStringToObject(o, "status",
 				slot->database_ok ? "ok" : "degraded");
 	cJSON_AddStringToObject(o, "instance", slot->instance);
 	cJSON_AddStringToObject(o, "version", slot->version);
-	cJSON_AddStringToObject(o, "database", slot->database_ok ? "ok" : "down");
+	cJSON_AddStringToObject(o, "database",
+				slot->database_ok ? "ok" : "down");
 	return o;
 }
 
 /* Writes the names of the unhealthy services into down; true if none. */
-static bool all_healthy(const struct health_check *check, char *down,
-			size_t n)
+static bool all_healthy(const struct health_check *check, char *down, size_t n)
 {
 	bool ok = true;
 
@@ -88,8 +88,8 @@ static void answer(struct health_check *check)
 	for (int s = 0; built && s < ROUTE_N_SERVICES; s++) {
 		cJSON *one = service_json(&check->slots[s]);
 
-		built = one && cJSON_AddItemToObject(services,
-						     routes_service_name(s), one);
+		built = one && cJSON_AddItemToObject(
+				   services, routes_service_name(s), one);
 		if (!built)
 			cJSON_Delete(one);
 	}
@@ -149,8 +149,8 @@ void health_handle(struct http_exchange *x)
 	static const uint8_t empty[1];
 	struct health_check *check;
 	struct rpc_context ctx = {
-		.request_id = http_exchange_request_id(x),
-		.timeout_ms = HEALTH_TIMEOUT_MS,
+	    .request_id = http_exchange_request_id(x),
+	    .timeout_ms = HEALTH_TIMEOUT_MS,
 	};
 
 	check = arena_alloc(http_exchange_arena(x), sizeof(*check));

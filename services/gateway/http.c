@@ -21,7 +21,8 @@
 
 #define JSON_TYPE "application/json"
 #define EXCHANGE_ARENA_BYTES 4096
-#define CONTINUE_LINE "HTTP/1.1 100 Continue\r\n\r\n"
+
+static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 static const char oom_body[] = "{\"error\":{\"code\":\"internal\","
 			       "\"message\":\"out of memory\"}}";
@@ -56,6 +57,8 @@ struct http_exchange {
 	cJSON *input;
 	int64_t start_us;
 	char allow[ROUTE_ALLOW_MAX];
+	const char *reply_headers[HTTP_REPLY_HEADERS_MAX][2]; /* arena copies */
+	size_t n_reply_headers;
 };
 
 /* The security headers of every answer (Strict-Transport-Security is the
@@ -189,6 +192,33 @@ cJSON *http_exchange_input(struct http_exchange *x)
 	return x->input;
 }
 
+const char *http_exchange_header(struct http_exchange *x, const char *name)
+{
+	return nng_http_req_get_header(x->req, name);
+}
+
+const char *http_exchange_method(struct http_exchange *x)
+{
+	return x->method;
+}
+
+int http_exchange_reply_header(struct http_exchange *x, const char *name,
+			       const char *value)
+{
+	char *n, *v;
+
+	if (x->n_reply_headers == HTTP_REPLY_HEADERS_MAX)
+		return ERR_TOO_LARGE;
+	n = arena_strdup(x->arena, name);
+	v = arena_strdup(x->arena, value);
+	if (!n || !v)
+		return ERR_NOMEM;
+	x->reply_headers[x->n_reply_headers][0] = n;
+	x->reply_headers[x->n_reply_headers][1] = v;
+	x->n_reply_headers++;
+	return 0;
+}
+
 struct auth_principal *http_exchange_principal(struct http_exchange *x)
 {
 	return &x->principal;
@@ -287,6 +317,9 @@ static nng_http_res *new_response(struct http_exchange *x, int status,
 		rv = nng_http_res_set_header(res, "Connection", "close");
 	if (!rv && status == 405 && x->allow[0])
 		rv = nng_http_res_set_header(res, "Allow", x->allow);
+	for (size_t i = 0; !rv && i < x->n_reply_headers; i++)
+		rv = nng_http_res_set_header(res, x->reply_headers[i][0],
+					     x->reply_headers[i][1]);
 	if (rv) {
 		nng_http_res_free(res);
 		return NULL;
@@ -442,11 +475,12 @@ static struct http_exchange *exchange_new(struct http_server *s, nng_aio *aio)
 	x->aio = aio;
 	x->req = nng_aio_get_input(aio, 0);
 	x->conn = nng_aio_get_input(aio, 2);
-	snprintf(x->method, sizeof(x->method), "%s",
-		 nng_http_req_get_method(x->req));
+	/* calloc'd: copies of at most size - 1 bytes stay terminated */
+	strncpy(x->method, nng_http_req_get_method(x->req),
+		sizeof(x->method) - 1);
 	id = nng_http_req_get_header(x->req, "X-Request-Id");
 	if (http_request_id_is_sane(id))
-		snprintf(x->request_id, sizeof(x->request_id), "%s", id);
+		memcpy(x->request_id, id, strlen(id));
 	else
 		secure_uuid(x->request_id);
 	return x;
@@ -584,8 +618,7 @@ static void on_io(void *arg)
 		abort_exchange(x, rv);
 		return;
 	}
-	if (!x->continue_sent &&
-	    x->iov.iov_buf == (void *)(uintptr_t)CONTINUE_LINE) {
+	if (!x->continue_sent) {
 		/* "100 Continue" is out: now the body */
 		x->continue_sent = true;
 		x->iov.iov_buf = x->body;
@@ -656,8 +689,9 @@ static void read_body(struct http_exchange *x)
 	nng_aio_set_timeout(x->io, HTTP_BODY_TIMEOUT_MS);
 	if (expect && strcasecmp(expect, "100-continue") == 0 &&
 	    strcmp(nng_http_req_get_version(x->req), "HTTP/1.1") == 0) {
-		x->iov.iov_buf = (void *)(uintptr_t)CONTINUE_LINE;
-		x->iov.iov_len = strlen(CONTINUE_LINE);
+		/* continue_sent stays false until this write is done */
+		x->iov.iov_buf = (void *)(uintptr_t)continue_line;
+		x->iov.iov_len = sizeof(continue_line) - 1;
 		nng_aio_set_iov(x->io, 1, &x->iov);
 		nng_http_conn_write_all(x->conn, x->io);
 		return;

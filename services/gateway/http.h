@@ -76,6 +76,22 @@ struct auth_principal *http_exchange_principal(struct http_exchange *x);
 struct rpc_client *http_exchange_client(struct http_exchange *x,
 					enum route_service s);
 int http_exchange_timeout_ms(struct http_exchange *x);
+/* the value of request header name (any case), or NULL; borrowed from
+ * the request, valid until x is answered */
+const char *http_exchange_header(struct http_exchange *x, const char *name);
+
+/* the request's method ("GET", "POST", ...) */
+const char *http_exchange_method(struct http_exchange *x);
+
+/*
+ * http_exchange_reply_header - adds a header to the answer x will get,
+ * whichever reply function gives it (name and value copied into x's arena).
+ * At most HTTP_REPLY_HEADERS_MAX; ERR_TOO_LARGE beyond, ERR_NOMEM.
+ */
+#define HTTP_REPLY_HEADERS_MAX 4
+int http_exchange_reply_header(struct http_exchange *x, const char *name,
+			       const char *value) WARN_UNUSED;
+
 /* requests being answered by x's server, x included */
 int http_exchange_in_flight(struct http_exchange *x);
 

@@ -23,36 +23,36 @@ static long request_timeout_ms;
 static long max_body;
 
 static const struct config_setting settings[] = {
-	{"CRENEAU_HTTP_LISTEN", CONFIG_URLS, "http://127.0.0.1:8080", false,
-	 "HTTP address to listen on (behind a TLS reverse proxy)", &listen_url,
-	 0, 0},
-	{"CRENEAU_RPC_KEY", CONFIG_KEY, NULL, true,
-	 "deployment key authenticating RPC envelopes (64 hex digits)",
-	 &rpc_key, 0, 0},
-	{"CRENEAU_ACCOUNTS_RPC", CONFIG_URLS, NULL, false,
-	 "nng URLs of the accounts replicas, comma-separated",
-	 &service_urls[ROUTE_ACCOUNTS], 0, 0},
-	{"CRENEAU_BOOKING_RPC", CONFIG_URLS, NULL, false,
-	 "nng URLs of the booking replicas, comma-separated",
-	 &service_urls[ROUTE_BOOKING], 0, 0},
-	{"CRENEAU_CALENDAR_SYNC_RPC", CONFIG_URLS, NULL, false,
-	 "nng URLs of the calendar-sync replicas, comma-separated",
-	 &service_urls[ROUTE_CALENDAR_SYNC], 0, 0},
-	{"CRENEAU_GDPR_RETENTION_RPC", CONFIG_URLS, NULL, false,
-	 "nng URLs of the gdpr-retention replicas, comma-separated",
-	 &service_urls[ROUTE_GDPR_RETENTION], 0, 0},
-	{"CRENEAU_NOTIFICATIONS_RPC", CONFIG_URLS, NULL, false,
-	 "nng URLs of the notifications replicas, comma-separated",
-	 &service_urls[ROUTE_NOTIFICATIONS], 0, 0},
-	{"CRENEAU_LOG_LEVEL", CONFIG_STRING, "info", false,
-	 "lowest level logged: debug, info, notice, warning, err", &log_level,
-	 0, 0},
-	{"CRENEAU_REQUEST_TIMEOUT_MS", CONFIG_INT, "5000", false,
-	 "deadline of each RPC made for a request, in milliseconds",
-	 &request_timeout_ms, 100, 600000},
-	{"CRENEAU_MAX_BODY", CONFIG_INT, "1048576", false,
-	 "largest request body accepted, in bytes (larger: 413)", &max_body,
-	 0, 64L * 1024 * 1024},
+    {"CRENEAU_HTTP_LISTEN", CONFIG_URLS, "http://127.0.0.1:8080", false,
+     "HTTP address to listen on (behind a TLS reverse proxy)", &listen_url, 0,
+     0},
+    {"CRENEAU_RPC_KEY", CONFIG_KEY, NULL, true,
+     "deployment key authenticating RPC envelopes (64 hex digits)", &rpc_key, 0,
+     0},
+    {"CRENEAU_ACCOUNTS_RPC", CONFIG_URLS, NULL, false,
+     "nng URLs of the accounts replicas, comma-separated",
+     &service_urls[ROUTE_ACCOUNTS], 0, 0},
+    {"CRENEAU_BOOKING_RPC", CONFIG_URLS, NULL, false,
+     "nng URLs of the booking replicas, comma-separated",
+     &service_urls[ROUTE_BOOKING], 0, 0},
+    {"CRENEAU_CALENDAR_SYNC_RPC", CONFIG_URLS, NULL, false,
+     "nng URLs of the calendar-sync replicas, comma-separated",
+     &service_urls[ROUTE_CALENDAR_SYNC], 0, 0},
+    {"CRENEAU_GDPR_RETENTION_RPC", CONFIG_URLS, NULL, false,
+     "nng URLs of the gdpr-retention replicas, comma-separated",
+     &service_urls[ROUTE_GDPR_RETENTION], 0, 0},
+    {"CRENEAU_NOTIFICATIONS_RPC", CONFIG_URLS, NULL, false,
+     "nng URLs of the notifications replicas, comma-separated",
+     &service_urls[ROUTE_NOTIFICATIONS], 0, 0},
+    {"CRENEAU_LOG_LEVEL", CONFIG_STRING, "info", false,
+     "lowest level logged: debug, info, notice, warning, err", &log_level, 0,
+     0},
+    {"CRENEAU_REQUEST_TIMEOUT_MS", CONFIG_INT, "5000", false,
+     "deadline of each RPC made for a request, in milliseconds",
+     &request_timeout_ms, 100, 600000},
+    {"CRENEAU_MAX_BODY", CONFIG_INT, "1048576", false,
+     "largest request body accepted, in bytes (larger: 413)", &max_body, 0,
+     64L * 1024 * 1024},
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -124,7 +124,8 @@ int main(int argc, char **argv)
 		   http_server_port(server));
 
 	log_notice(NULL, "gateway stopping signal=%d", wait_for_stop(&stop));
-	if (!http_server_drain(server, (int)request_timeout_ms + DRAIN_MARGIN_MS))
+	if (!http_server_drain(server,
+			       (int)request_timeout_ms + DRAIN_MARGIN_MS))
 		log_warn(NULL, "gateway stopped with requests still in flight");
 	http_server_free(server);
 	status = EXIT_SUCCESS;

@@ -12,28 +12,26 @@
 #include "http.h"
 
 /* The statuses counted one by one; anything else is "other". */
-static const int statuses[] = {200, 201, 202, 204, 400, 401, 403, 404,
-			       405, 408, 409, 411, 413, 415, 422, 429,
-			       500, 502, 503, 504};
+static const int statuses[] = {200, 201, 202, 204, 400, 401, 403,
+			       404, 405, 408, 409, 411, 413, 415,
+			       422, 429, 500, 502, 503, 504};
 #define N_STATUSES (sizeof(statuses) / sizeof(statuses[0]))
 
 /* Histogram bucket upper bounds, in microseconds and as printed. */
-static const int64_t bucket_us[] = {1000,   2500,   5000,    10000,  25000,
-				    50000,  100000, 250000,  500000, 1000000,
+static const int64_t bucket_us[] = {1000,    2500,    5000,    10000,  25000,
+				    50000,   100000,  250000,  500000, 1000000,
 				    2500000, 5000000, 10000000};
-static const char *const bucket_le[] = {"0.001", "0.0025", "0.005", "0.01",
-					"0.025", "0.05",   "0.1",   "0.25",
-					"0.5",   "1",      "2.5",   "5",
-					"10"};
+static const char *const bucket_le[] = {
+    "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
+    "0.25",  "0.5",    "1",	"2.5",	"5",	 "10"};
 #define N_BUCKETS (sizeof(bucket_us) / sizeof(bucket_us[0]))
 
 /* Error codes are -1..-14; slot i counts code -(i + 1). */
 #define N_CODES 14
 static const char *const code_labels[N_CODES] = {
-	"invalid",    "unauthenticated", "forbidden",   "not_found",
-	"conflict",   "too_large",       "unsupported", "rule",
-	"rate_limited", "unavailable",   "timeout",     "internal",
-	"nomem",      "protocol",
+    "invalid",	 "unauthenticated", "forbidden", "not_found",	 "conflict",
+    "too_large", "unsupported",	    "rule",	 "rate_limited", "unavailable",
+    "timeout",	 "internal",	    "nomem",	 "protocol",
 };
 
 /* Row METRICS_MAX_ROUTES counts requests that matched no route. */
@@ -74,8 +72,8 @@ void metrics_observe(const struct route *r, int status, int64_t duration_us)
 
 void metrics_rpc_error(enum route_service s, int code)
 {
-	size_t slot = code < 0 && code >= -N_CODES ? (size_t)(-code - 1)
-						   : N_CODES;
+	size_t slot =
+	    code < 0 && code >= -N_CODES ? (size_t)(-code - 1) : N_CODES;
 
 	if (s < 0 || s >= ROUTE_N_SERVICES)
 		return;
@@ -92,7 +90,7 @@ struct text {
 };
 
 static void put(struct text *t, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void put(struct text *t, const char *fmt, ...)
 {
@@ -158,12 +156,14 @@ static void render_requests(struct text *t, const struct route *table,
 			if (!v)
 				continue;
 			if (s < N_STATUSES)
-				put(t, "creneau_http_requests_total{%s,"
-				       "status=\"%d\"} %llu\n",
+				put(t,
+				    "creneau_http_requests_total{%s,"
+				    "status=\"%d\"} %llu\n",
 				    labels, statuses[s], (unsigned long long)v);
 			else
-				put(t, "creneau_http_requests_total{%s,"
-				       "status=\"other\"} %llu\n",
+				put(t,
+				    "creneau_http_requests_total{%s,"
+				    "status=\"other\"} %llu\n",
 				    labels, (unsigned long long)v);
 		}
 	}
@@ -190,15 +190,18 @@ static void render_durations(struct text *t, const struct route *table,
 		cumulative = 0;
 		for (size_t b = 0; b < N_BUCKETS; b++) {
 			cumulative += load(&buckets[row][b]);
-			put(t, "creneau_http_request_duration_seconds_bucket{%s,"
-			       "le=\"%s\"} %llu\n",
-			    labels, bucket_le[b], (unsigned long long)cumulative);
+			put(t,
+			    "creneau_http_request_duration_seconds_bucket{%s,"
+			    "le=\"%s\"} %llu\n",
+			    labels, bucket_le[b],
+			    (unsigned long long)cumulative);
 		}
 		cumulative += load(&buckets[row][N_BUCKETS]);
-		put(t, "creneau_http_request_duration_seconds_bucket{%s,"
-		       "le=\"+Inf\"} %llu\n"
-		       "creneau_http_request_duration_seconds_sum{%s} %.6f\n"
-		       "creneau_http_request_duration_seconds_count{%s} %llu\n",
+		put(t,
+		    "creneau_http_request_duration_seconds_bucket{%s,"
+		    "le=\"+Inf\"} %llu\n"
+		    "creneau_http_request_duration_seconds_sum{%s} %.6f\n"
+		    "creneau_http_request_duration_seconds_count{%s} %llu\n",
 		    labels, (unsigned long long)cumulative, labels,
 		    (double)load(&duration_sum_us[row]) / 1e6, labels,
 		    (unsigned long long)cumulative);
@@ -215,8 +218,9 @@ static void render_rpc_errors(struct text *t)
 			uint64_t v = load(&rpc_errors[s][c]);
 
 			if (v)
-				put(t, "creneau_rpc_errors_total{service=\"%s\","
-				       "code=\"%s\"} %llu\n",
+				put(t,
+				    "creneau_rpc_errors_total{service=\"%s\","
+				    "code=\"%s\"} %llu\n",
 				    routes_service_name(s),
 				    c < N_CODES ? code_labels[c] : "other",
 				    (unsigned long long)v);
@@ -237,9 +241,10 @@ int metrics_render(char **out, size_t *len_out, int in_flight)
 	render_requests(&t, table, n_routes);
 	render_durations(&t, table, n_routes);
 	render_rpc_errors(&t);
-	put(&t, "# HELP creneau_http_in_flight Requests being answered.\n"
-		"# TYPE creneau_http_in_flight gauge\n"
-		"creneau_http_in_flight %d\n",
+	put(&t,
+	    "# HELP creneau_http_in_flight Requests being answered.\n"
+	    "# TYPE creneau_http_in_flight gauge\n"
+	    "creneau_http_in_flight %d\n",
 	    in_flight);
 	if (t.failed) {
 		free(t.p);

@@ -34,13 +34,13 @@ static int collect_query(struct http_exchange *x,
 {
 	struct query_param *q;
 	size_t n;
-	int rc = query_parse(http_exchange_arena(x), http_exchange_query(x),
-			     &q, &n);
+	int rc =
+	    query_parse(http_exchange_arena(x), http_exchange_query(x), &q, &n);
 
 	for (size_t i = 0; !rc && i < n; i++) {
 		const ProtobufCFieldDescriptor *f =
-			protobuf_c_message_descriptor_get_field_by_name(
-				desc, q[i].name);
+		    protobuf_c_message_descriptor_get_field_by_name(desc,
+								    q[i].name);
 		cJSON *v, *list;
 
 		if (!f)
@@ -81,7 +81,8 @@ static int collect_path(struct http_exchange *x,
 		cJSON *v;
 		int rc;
 
-		name = arena_strndup(a, m->params[i].name, m->params[i].name_len);
+		name =
+		    arena_strndup(a, m->params[i].name, m->params[i].name_len);
 		if (!name)
 			return ERR_NOMEM;
 		f = protobuf_c_message_descriptor_get_field_by_name(desc, name);
@@ -108,6 +109,26 @@ static int collect_path(struct http_exchange *x,
 	return 0;
 }
 
+/*
+ * The Idempotency-Key header becomes the field idempotency_key of requests
+ * that have one (over the body's).
+ */
+static int collect_idempotency_key(struct http_exchange *x,
+				   const ProtobufCMessageDescriptor *desc,
+				   cJSON *params)
+{
+	const char *key = http_exchange_header(x, "Idempotency-Key");
+	cJSON *v;
+
+	if (!key || !protobuf_c_message_descriptor_get_field_by_name(
+			desc, "idempotency_key"))
+		return 0;
+	v = cJSON_CreateString(key);
+	if (!v)
+		return ERR_NOMEM;
+	return put_field(params, "idempotency_key", v);
+}
+
 /* The JSON the request message is read from: the body, overridden by the
  * query, overridden by the path. */
 static int build_input(struct http_exchange *x,
@@ -126,6 +147,8 @@ static int build_input(struct http_exchange *x,
 	rc = collect_query(x, desc, params);
 	if (!rc)
 		rc = collect_path(x, desc, params);
+	if (!rc)
+		rc = collect_idempotency_key(x, desc, params);
 	while (!rc && (item = params->child) != NULL) {
 		char *name = item->string;
 
@@ -221,11 +244,11 @@ void proxy_handle(struct http_exchange *x)
 	}
 	protobuf_c_message_pack(msg, packed);
 	ctx = (struct rpc_context){
-		.request_id = http_exchange_request_id(x),
-		.account_id = p->account_id,
-		.role = p->role,
-		.session_id = p->session_id,
-		.timeout_ms = http_exchange_timeout_ms(x),
+	    .request_id = http_exchange_request_id(x),
+	    .account_id = p->account_id,
+	    .role = p->role,
+	    .session_id = p->session_id,
+	    .timeout_ms = http_exchange_timeout_ms(x),
 	};
 	rc = ERR_UNAVAILABLE;
 	if (http_exchange_client(x, r->service))

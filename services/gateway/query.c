@@ -16,8 +16,8 @@ static int hex_value(char c)
 	return -1;
 }
 
-int query_decode(struct arena *a, const char *s, size_t len,
-		 bool plus_is_space, char **out)
+int query_decode(struct arena *a, const char *s, size_t len, bool plus_is_space,
+		 char **out)
 {
 	char *d = arena_alloc(a, len + 1);
 	size_t o = 0;

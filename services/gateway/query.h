@@ -23,8 +23,8 @@ struct query_param {
  * paths). ERR_INVALID for a malformed escape or one that decodes to NUL;
  * ERR_NOMEM.
  */
-int query_decode(struct arena *a, const char *s, size_t len,
-		 bool plus_is_space, char **out) WARN_UNUSED;
+int query_decode(struct arena *a, const char *s, size_t len, bool plus_is_space,
+		 char **out) WARN_UNUSED;
 
 /*
  * query_parse - splits raw ("a=1&b=x%20y", may be NULL or "") into decoded

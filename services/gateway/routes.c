@@ -3,10 +3,14 @@
 
 #include <string.h>
 
+#include "creneau/v1/accounts.pb-c.h"
+#include "creneau/v1/notifications.pb-c.h"
+#include "creneau/v1/booking.pb-c.h"
 #include "creneau/v1/service.pb-c.h"
 #include "health.h"
 #include "local.h"
 #include "metrics.h"
+#include "sessions.h"
 
 /* A route answered by an RPC through the generic proxy. */
 #define RPC(method, pattern, service, rpc, req, rep, status, auth)             \
@@ -42,8 +46,169 @@ static const struct route table[] = {
 	HEALTH(ROUTE_CALENDAR_SYNC, "calendar-sync"),
 	HEALTH(ROUTE_GDPR_RETENTION, "gdpr-retention"),
 	HEALTH(ROUTE_NOTIFICATIONS, "notifications"),
+	/* accounts (issue 4): sign-up, sessions, profile, directory */
+	RPC("POST", "/v1/accounts", ROUTE_ACCOUNTS, "CreateAccount",
+	    creneau__v1__create_account_request, creneau__v1__account, 201,
+	    AUTH_ANYONE),
+	RPC("POST", "/v1/email-verifications/confirm", ROUTE_ACCOUNTS,
+	    "ConfirmEmail",
+	    creneau__v1__confirm_email_request, creneau__v1__empty, 204,
+	    AUTH_ANYONE),
+	{"POST", "/v1/sessions", ROUTE_ACCOUNTS, "CreateSession",
+	 &creneau__v1__create_session_request__descriptor,
+	 &creneau__v1__create_session_reply__descriptor,
+	 201, AUTH_ANYONE, sessions_login},
+	{"DELETE", "/v1/sessions/current", ROUTE_ACCOUNTS,
+	 "DeleteCurrentSession",
+	 &creneau__v1__delete_current_session_request__descriptor,
+	 &creneau__v1__empty__descriptor,
+	 204, AUTH_SIGNED_IN, sessions_logout},
+	RPC("GET", "/v1/me/sessions", ROUTE_ACCOUNTS, "ListSessions",
+	    creneau__v1__list_sessions_request,
+	    creneau__v1__list_sessions_reply, 200, AUTH_SIGNED_IN),
+	RPC("DELETE", "/v1/me/sessions/{id}", ROUTE_ACCOUNTS, "RevokeSession",
+	    creneau__v1__revoke_session_request, creneau__v1__empty, 204,
+	    AUTH_SIGNED_IN),
+	RPC("POST", "/v1/password-resets", ROUTE_ACCOUNTS,
+	    "RequestPasswordReset",
+	    creneau__v1__request_password_reset_request,
+	    creneau__v1__empty, 202, AUTH_ANYONE),
+	RPC("POST", "/v1/password-resets/confirm", ROUTE_ACCOUNTS,
+	    "ConfirmPasswordReset",
+	    creneau__v1__confirm_password_reset_request,
+	    creneau__v1__empty, 204, AUTH_ANYONE),
+	RPC("GET", "/v1/me", ROUTE_ACCOUNTS, "GetMe",
+	    creneau__v1__get_me_request, creneau__v1__account, 200,
+	    AUTH_SIGNED_IN),
+	RPC("PATCH", "/v1/me", ROUTE_ACCOUNTS, "UpdateMe",
+	    creneau__v1__update_me_request, creneau__v1__account, 200,
+	    AUTH_SIGNED_IN),
+	RPC("DELETE", "/v1/me", ROUTE_ACCOUNTS, "DeleteMe",
+	    creneau__v1__delete_me_request, creneau__v1__empty, 202,
+	    AUTH_SIGNED_IN),
+	RPC("PUT", "/v1/me/password", ROUTE_ACCOUNTS, "ChangePassword",
+	    creneau__v1__change_password_request, creneau__v1__empty, 204,
+	    AUTH_SIGNED_IN),
+	RPC("GET", "/v1/me/company", ROUTE_ACCOUNTS, "GetCompany",
+	    creneau__v1__get_company_request, creneau__v1__company, 200,
+	    AUTH_PRACTITIONER),
+	RPC("PUT", "/v1/me/company", ROUTE_ACCOUNTS, "PutCompany",
+	    creneau__v1__company, creneau__v1__company, 200,
+	    AUTH_PRACTITIONER),
+	RPC("GET", "/v1/me/practice", ROUTE_ACCOUNTS, "GetPractice",
+	    creneau__v1__get_practice_request, creneau__v1__practice, 200,
+	    AUTH_PRACTITIONER),
+	RPC("PUT", "/v1/me/practice", ROUTE_ACCOUNTS, "PutPractice",
+	    creneau__v1__practice, creneau__v1__practice, 200,
+	    AUTH_PRACTITIONER),
+	RPC("GET", "/v1/practitioners", ROUTE_ACCOUNTS, "ListPractitioners",
+	    creneau__v1__list_practitioners_request,
+	    creneau__v1__list_practitioners_reply, 200, AUTH_ANYONE),
+	RPC("GET", "/v1/practitioners/{id}", ROUTE_ACCOUNTS, "GetPractitioner",
+	    creneau__v1__get_practitioner_request,
+	    creneau__v1__public_practitioner, 200, AUTH_ANYONE),
+	RPC("GET", "/v1/specialties", ROUTE_ACCOUNTS, "ListSpecialties",
+	    creneau__v1__list_reference_request,
+	    creneau__v1__list_reference_reply, 200, AUTH_ANYONE),
+	RPC("GET", "/v1/regions", ROUTE_ACCOUNTS, "ListRegions",
+	    creneau__v1__list_reference_request,
+	    creneau__v1__list_reference_reply, 200, AUTH_ANYONE),
+	RPC("GET", "/v1/me/favorites", ROUTE_ACCOUNTS, "ListFavorites",
+	    creneau__v1__list_favorites_request,
+	    creneau__v1__list_favorites_reply, 200, AUTH_CLIENT),
+	RPC("PUT", "/v1/me/favorites/{practitioner_id}", ROUTE_ACCOUNTS,
+	    "PutFavorite",
+	    creneau__v1__favorite_request, creneau__v1__empty, 204,
+	    AUTH_CLIENT),
+	RPC("DELETE", "/v1/me/favorites/{practitioner_id}", ROUTE_ACCOUNTS,
+	    "DeleteFavorite",
+	    creneau__v1__favorite_request, creneau__v1__empty, 204,
+	    AUTH_CLIENT),
+	/* notifications (issue 3): contact form and newsletter */
+	RPC("POST", "/v1/contact", ROUTE_NOTIFICATIONS, "SubmitContact",
+	    creneau__v1__submit_contact_request,
+	    creneau__v1__submit_contact_reply, 201, AUTH_ANYONE),
+	RPC("POST", "/v1/newsletter/subscriptions", ROUTE_NOTIFICATIONS,
+	    "SubscribeNewsletter", creneau__v1__subscribe_newsletter_request,
+	    creneau__v1__notifications_empty, 202, AUTH_ANYONE),
+	RPC("GET", "/v1/newsletter/confirm", ROUTE_NOTIFICATIONS,
+	    "ConfirmNewsletter", creneau__v1__confirm_newsletter_request,
+	    creneau__v1__notifications_empty, 200, AUTH_ANYONE),
+	RPC("GET", "/v1/newsletter/unsubscribe", ROUTE_NOTIFICATIONS,
+	    "UnsubscribeNewsletter", creneau__v1__unsubscribe_newsletter_request,
+	    creneau__v1__notifications_empty, 200, AUTH_ANYONE),
+	RPC("POST", "/v1/newsletter/unsubscribe", ROUTE_NOTIFICATIONS,
+	    "UnsubscribeNewsletter", creneau__v1__unsubscribe_newsletter_request,
+	    creneau__v1__notifications_empty, 204, AUTH_ANYONE),
 	LOCAL("GET", "/v1/openapi.json", local_openapi),
 	LOCAL("GET", "/metrics", metrics_handle),
+	/* booking (issue 5): offerings, schedule, availability, bookings, client file */
+	RPC("GET", "/v1/me/offerings", ROUTE_BOOKING, "ListMyOfferings",
+	    creneau__v1__list_my_offerings_request, creneau__v1__list_offerings_reply, 200,
+	    AUTH_PRACTITIONER),
+	RPC("POST", "/v1/me/offerings", ROUTE_BOOKING, "CreateOffering",
+	    creneau__v1__create_offering_request, creneau__v1__offering, 201,
+	    AUTH_PRACTITIONER),
+	RPC("PATCH", "/v1/me/offerings/{id}", ROUTE_BOOKING, "UpdateOffering",
+	    creneau__v1__update_offering_request, creneau__v1__offering, 200,
+	    AUTH_PRACTITIONER),
+	RPC("DELETE", "/v1/me/offerings/{id}", ROUTE_BOOKING, "DeleteOffering",
+	    creneau__v1__delete_offering_request, creneau__v1__delete_offering_reply, 200,
+	    AUTH_PRACTITIONER),
+	RPC("GET", "/v1/practitioners/{id}/offerings", ROUTE_BOOKING, "ListPractitionerOfferings",
+	    creneau__v1__list_practitioner_offerings_request, creneau__v1__list_offerings_reply, 200,
+	    AUTH_ANYONE),
+	RPC("GET", "/v1/me/schedule", ROUTE_BOOKING, "GetSchedule",
+	    creneau__v1__get_schedule_request, creneau__v1__schedule, 200,
+	    AUTH_PRACTITIONER),
+	RPC("PUT", "/v1/me/schedule", ROUTE_BOOKING, "PutSchedule",
+	    creneau__v1__schedule, creneau__v1__schedule, 200,
+	    AUTH_PRACTITIONER),
+	RPC("GET", "/v1/me/schedule/overrides", ROUTE_BOOKING, "ListOverrides",
+	    creneau__v1__list_overrides_request, creneau__v1__list_overrides_reply, 200,
+	    AUTH_PRACTITIONER),
+	RPC("POST", "/v1/me/schedule/overrides", ROUTE_BOOKING, "CreateOverride",
+	    creneau__v1__create_override_request, creneau__v1__schedule_override, 201,
+	    AUTH_PRACTITIONER),
+	RPC("DELETE", "/v1/me/schedule/overrides/{id}", ROUTE_BOOKING, "DeleteOverride",
+	    creneau__v1__delete_override_request, creneau__v1__booking_empty, 204,
+	    AUTH_PRACTITIONER),
+	RPC("GET", "/v1/practitioners/{id}/availability", ROUTE_BOOKING, "GetAvailability",
+	    creneau__v1__get_availability_request, creneau__v1__availability, 200,
+	    AUTH_ANYONE),
+	RPC("POST", "/v1/bookings", ROUTE_BOOKING, "CreateBooking",
+	    creneau__v1__create_booking_request, creneau__v1__booking, 201,
+	    AUTH_CLIENT),
+	RPC("GET", "/v1/me/bookings", ROUTE_BOOKING, "ListMyBookings",
+	    creneau__v1__list_my_bookings_request, creneau__v1__list_bookings_reply, 200,
+	    AUTH_SIGNED_IN),
+	RPC("GET", "/v1/bookings/{id}", ROUTE_BOOKING, "GetBooking",
+	    creneau__v1__booking_id_request, creneau__v1__booking, 200,
+	    AUTH_SIGNED_IN),
+	RPC("POST", "/v1/bookings/{id}/cancel", ROUTE_BOOKING, "CancelBooking",
+	    creneau__v1__cancel_booking_request, creneau__v1__booking, 200,
+	    AUTH_SIGNED_IN),
+	RPC("POST", "/v1/bookings/{id}/reschedule", ROUTE_BOOKING, "RescheduleBooking",
+	    creneau__v1__reschedule_booking_request, creneau__v1__booking, 200,
+	    AUTH_SIGNED_IN),
+	RPC("POST", "/v1/bookings/{id}/complete", ROUTE_BOOKING, "CompleteBooking",
+	    creneau__v1__booking_id_request, creneau__v1__booking, 200,
+	    AUTH_PRACTITIONER),
+	RPC("POST", "/v1/bookings/{id}/no-show", ROUTE_BOOKING, "NoShowBooking",
+	    creneau__v1__booking_id_request, creneau__v1__booking, 200,
+	    AUTH_PRACTITIONER),
+	RPC("GET", "/v1/me/clients", ROUTE_BOOKING, "ListClients",
+	    creneau__v1__list_clients_request, creneau__v1__list_clients_reply, 200,
+	    AUTH_PRACTITIONER),
+	RPC("GET", "/v1/me/clients/{id}", ROUTE_BOOKING, "GetClient",
+	    creneau__v1__client_id_request, creneau__v1__client_record, 200,
+	    AUTH_PRACTITIONER),
+	RPC("PATCH", "/v1/me/clients/{id}", ROUTE_BOOKING, "UpdateClient",
+	    creneau__v1__update_client_request, creneau__v1__client_record, 200,
+	    AUTH_PRACTITIONER),
+	RPC("DELETE", "/v1/me/clients/{id}", ROUTE_BOOKING, "DeleteClient",
+	    creneau__v1__client_id_request, creneau__v1__booking_empty, 204,
+	    AUTH_PRACTITIONER),
 };
 
 #define N_ROUTES (sizeof(table) / sizeof(table[0]))
@@ -84,10 +249,14 @@ const char *routes_service_name(enum route_service s)
 static int match_segment(const char *pat, size_t m, const char *seg, size_t n,
 			 struct route_match *match)
 {
-	const char *open = memchr(pat, '{', m);
-	const char *close;
+	const char *open, *close;
 	size_t prefix, suffix, k;
 
+	/* most segments differ from the first byte (a literal, or the
+	 * literal prefix of a parameter) */
+	if (m && pat[0] != '{' && (n == 0 || pat[0] != seg[0]))
+		return -1;
+	open = memchr(pat, '{', m);
 	if (!open)
 		return m == n && memcmp(pat, seg, n) == 0 ? 1 : -1;
 	close = memchr(open, '}', m - (size_t)(open - pat));
@@ -108,39 +277,62 @@ static int match_segment(const char *pat, size_t m, const char *seg, size_t n,
 	return 0;
 }
 
+/* A request path cut into its segments once, before the table is scanned. */
+struct segments {
+	size_t n;
+	const char *s[ROUTE_MAX_SEGMENTS];
+	size_t len[ROUTE_MAX_SEGMENTS];
+};
+
+/* false when path does not start with '/' or has too many segments */
+static bool split_path(const char *path, struct segments *out)
+{
+	out->n = 0;
+	if (*path != '/')
+		return false;
+	while (*path == '/') {
+		size_t n = strcspn(++path, "/");
+
+		if (out->n == ROUTE_MAX_SEGMENTS)
+			return false;
+		out->s[out->n] = path;
+		out->len[out->n++] = n;
+		path += n;
+	}
+	return true;
+}
+
 /*
  * Whether path matches pattern; *score_out ranks specificity: one bit per
  * literal segment, the first segment the highest.
  */
-static bool path_matches(const char *pat, const char *path,
+static bool path_matches(const char *pat, const struct segments *path,
 			 struct route_match *match, unsigned *score_out)
 {
 	unsigned score = 0;
 	size_t seg = 0;
 
 	match->n_params = 0;
-	if (*pat != '/' || *path != '/')
+	if (*pat != '/')
 		return false;
-	while (*pat == '/' && *path == '/') {
-		size_t m, n;
+	while (*pat == '/') {
+		const char *end = ++pat;
 		int r;
 
-		pat++;
-		path++;
-		m = strcspn(pat, "/");
-		n = strcspn(path, "/");
-		if (seg == ROUTE_MAX_SEGMENTS)
+		while (*end && *end != '/')
+			end++;
+		if (seg == path->n)
 			return false;
-		r = match_segment(pat, m, path, n, match);
+		r = match_segment(pat, (size_t)(end - pat), path->s[seg],
+				  path->len[seg], match);
 		if (r < 0)
 			return false;
 		if (r == 1)
 			score |= 1u << (ROUTE_MAX_SEGMENTS - 1 - seg);
 		seg++;
-		pat += m;
-		path += n;
+		pat = end;
 	}
-	if (*pat || *path)
+	if (*pat || seg != path->n)
 		return false;
 	*score_out = score;
 	return true;
@@ -171,35 +363,47 @@ const struct route *routes_match_table(const struct route *routes, size_t n,
 				       struct route_match *match,
 				       char *allow_out)
 {
-	const char *best = NULL;
 	const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
+	const struct route *found = NULL;
+	const char *best = NULL;
 	unsigned best_score = 0, score;
 	struct route_match scratch;
+	struct segments segs;
 
 	allow_out[0] = '\0';
-	for (size_t i = 0; i < n; i++) {
-		if (path_matches(routes[i].pattern, path, &scratch, &score) &&
-		    (!best || score > best_score)) {
-			best = routes[i].pattern;
-			best_score = score;
-		}
-	}
-	if (!best)
+	if (!split_path(path, &segs))
 		return NULL;
+	/* one pass: the best pattern so far, its route for want, and the
+	 * methods it allows otherwise */
 	for (size_t i = 0; i < n; i++) {
 		const struct route *r = &routes[i];
 
-		if (strcmp(r->pattern, best) != 0)
+		if (!path_matches(r->pattern, &segs, &scratch, &score))
 			continue;
+		if (best && score < best_score)
+			continue;
+		if (!best || score > best_score) {
+			best = r->pattern;
+			best_score = score;
+			found = NULL;
+			allow_out[0] = '\0';
+		} else if (strcmp(r->pattern, best) != 0) {
+			continue; /* as specific: the first in the table wins */
+		}
 		if (strcmp(r->method, want) == 0) {
-			path_matches(r->pattern, path, match, &score);
-			return r;
+			if (!found) {
+				found = r;
+				*match = scratch;
+			}
+			continue;
 		}
 		allow_add(allow_out, r->method);
 		if (strcmp(r->method, "GET") == 0)
 			allow_add(allow_out, "HEAD");
 	}
-	return NULL;
+	if (found)
+		allow_out[0] = '\0';
+	return found;
 }
 
 static bool is_param_char(char c)

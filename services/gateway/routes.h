@@ -33,8 +33,9 @@ typedef void (*route_handler_fn)(struct http_exchange *x);
  * success (204: no body). A local entry names its handler instead.
  */
 struct route {
-	const char *method;  /* "GET", "POST", "PUT", "PATCH", "DELETE" */
-	const char *pattern; /* "/v1/practitioners/{id}", "/v1/ical/{secret}.ics" */
+	const char *method; /* "GET", "POST", "PUT", "PATCH", "DELETE" */
+	const char
+	    *pattern; /* "/v1/practitioners/{id}", "/v1/ical/{secret}.ics" */
 	enum route_service service;
 	const char *rpc; /* "Health" */
 	const ProtobufCMessageDescriptor *request;
@@ -44,9 +45,9 @@ struct route {
 	route_handler_fn handler; /* NULL: the generic RPC proxy */
 };
 
-#define ROUTE_MAX_PARAMS 8
+#define ROUTE_MAX_PARAMS   8
 #define ROUTE_MAX_SEGMENTS 16
-#define ROUTE_ALLOW_MAX 64
+#define ROUTE_ALLOW_MAX	   64
 
 /* The {param} values of a matched path: pointers into the matched path,
  * not NUL-terminated and still percent-encoded. */

@@ -1,4 +1,5 @@
-/* sessions.c - the gateway's side of sessions: validated-session cache, cookie, sign-in and sign-out. */
+/* sessions.c - the gateway's side of sessions: validated-session cache, cookie,
+ * sign-in and sign-out. */
 #include "sessions.h"
 
 #include <pthread.h>
@@ -16,14 +17,15 @@
 #include "rpc.h"
 #include "secure.h"
 
-#define CACHE_SLOTS 4096 /* direct-mapped; a collision only costs an RPC */
+#define CACHE_SLOTS    4096 /* direct-mapped; a collision only costs an RPC */
 #define USER_AGENT_MAX 256
-#define CLIENT_IP_MAX 64
+#define CLIENT_IP_MAX  64
 
 struct entry {
 	bool used;
-	uint8_t key[SECURE_HASH_BYTES]; /* BLAKE2b of the token, not the token */
-	int64_t born_ms;		/* monotonic */
+	uint8_t
+	    key[SECURE_HASH_BYTES]; /* BLAKE2b of the token, not the token */
+	int64_t born_ms;	    /* monotonic */
 	char account_id[40];
 	char session_id[40];
 	Creneau__V1__Role role;
@@ -161,19 +163,19 @@ static void on_login(void *arg, int rc, const struct rpc_error *err,
 	}
 	arena_protobuf_allocator(a, &alloc);
 	reply = (Creneau__V1__CreateSessionReply *)protobuf_c_message_unpack(
-		&creneau__v1__create_session_reply__descriptor, &alloc, len,
-		payload);
+	    &creneau__v1__create_session_reply__descriptor, &alloc, len,
+	    payload);
 	if (!reply || instant_parse(reply->expires_at, &expires_ms)) {
 		metrics_rpc_error(ROUTE_ACCOUNTS, ERR_PROTOCOL);
 		http_reply_failure(x, ERR_PROTOCOL, NULL);
 		return;
 	}
 	max_age = (expires_ms - instant_now_ms()) / 1000;
-	cookie = arena_printf(a,
-			      SESSIONS_COOKIE "=%s; Path=/; Max-Age=%lld; "
-					      "HttpOnly; Secure; SameSite=Lax",
-			      reply->token,
-			      (long long)(max_age > 0 ? max_age : 0));
+	cookie =
+	    arena_printf(a,
+			 SESSIONS_COOKIE "=%s; Path=/; Max-Age=%lld; "
+					 "HttpOnly; Secure; SameSite=Lax",
+			 reply->token, (long long)(max_age > 0 ? max_age : 0));
 	json = pbjson_message_to_json(&reply->base);
 	if (!cookie || !json ||
 	    http_exchange_reply_header(x, "Set-Cookie", cookie)) {
@@ -209,15 +211,15 @@ void sessions_login(struct http_exchange *x)
 				ua ? arena_strndup(a, ua, USER_AGENT_MAX) : "");
 	if (!rc)
 		rc = pbjson_json_to_message(
-			&creneau__v1__create_session_request__descriptor, input,
-			a, &msg, &field, &reason);
+		    &creneau__v1__create_session_request__descriptor, input, a,
+		    &msg, &field, &reason);
 	if (rc == ERR_INVALID) {
-		http_reply_error(x, 400, "invalid",
-				 field ? arena_printf(a, "%s %s", field,
-						      reason ? reason
-							     : "is invalid")
-				       : "invalid request",
-				 field);
+		http_reply_error(
+		    x, 400, "invalid",
+		    field ? arena_printf(a, "%s %s", field,
+					 reason ? reason : "is invalid")
+			  : "invalid request",
+		    field);
 		return;
 	}
 	len = rc ? 0 : protobuf_c_message_get_packed_size(msg);

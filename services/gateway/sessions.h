@@ -1,4 +1,5 @@
-/* sessions.h - signed-in users at the gateway: the short cache of validated sessions, the session cookie, sign-in and sign-out. */
+/* sessions.h - signed-in users at the gateway: the short cache of validated
+ * sessions, the session cookie, sign-in and sign-out. */
 #ifndef GATEWAY_SESSIONS_H
 #define GATEWAY_SESSIONS_H
 

@@ -11,15 +11,34 @@ struct jobs;
 /* Filled by config_load (the settings of main.c) and by start. */
 struct notify_app {
 	char *mail_url, *mail_from, *mail_from_name, *mail_username,
-		*mail_password, *mail_tls, *operator_addr, *public_url;
+		*mail_password, *mail_tls, *mail_ca_file, *operator_addr,
+		*public_url;
 	long senders, poll_ms, retry_base_ms, retry_max_ms, give_up_s,
 		timeout_ms, reminder_before_min, contact_per_hour,
 		reconsent_after_days, reconsent_wait_days;
 	char *accounts_pub, *accounts_rpc, *booking_pub, *booking_rpc;
-	struct messages_config messages;
-	const uint8_t *key; /* the deployment key: unsubscribe links */
+	struct messages_config messages; /* for jobs; set by start */
 	struct jobs *jobs;
 	struct events_subscriber *subs[2];
 };
+
+/*
+ * app_messages - the messages configuration straight from the settings,
+ * which config_load fills before the RPC server starts: handlers may run
+ * before def->start has.
+ */
+static inline struct messages_config app_messages(const struct notify_app *app)
+{
+	struct messages_config c = {.from_addr = app->mail_from,
+				    .from_name = app->mail_from_name,
+				    .public_url = app->public_url};
+	return c;
+}
+
+/* app_operator - where contact-form messages go. */
+static inline const char *app_operator(const struct notify_app *app)
+{
+	return *app->operator_addr ? app->operator_addr : app->mail_from;
+}
 
 #endif

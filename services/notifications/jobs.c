@@ -13,6 +13,7 @@
 #include "db.h"
 #include "instant.h"
 #include "log.h"
+#include "mime.h"
 #include "secure.h"
 #include "store.h"
 
@@ -91,8 +92,32 @@ static int record(struct jobs *j, struct db *db, const struct store_claim *c,
 				res->code, res->reason);
 }
 
-/* One message: claim, send, mark, commit. ERR_NOT_FOUND when idle. */
-static int send_one(struct jobs *j, struct db *db, struct smtp_transport *t)
+/* A failure of the server itself, not of one message or recipient. */
+static bool is_server_failure(const struct smtp_result *res)
+{
+	return res->outcome == SMTP_RETRY && (res->code == 0 || res->code == 421);
+}
+
+/* The server accepts mail again: what waited for it is due now. */
+static void release_deferred(struct jobs *j, struct db *db)
+{
+	int n = 0;
+
+	if (store_release_deferred(db, &n))
+		return;
+	if (n) {
+		log_notice(NULL, "mail server back: deferred messages released "
+				 "count=%d", n);
+		pthread_mutex_lock(&j->lock);
+		pthread_cond_broadcast(&j->wake);
+		pthread_mutex_unlock(&j->lock);
+	}
+}
+
+/* One message: claim, send, mark, commit. ERR_NOT_FOUND when idle.
+ * *server_down tracks whether this sender last saw the server fail. */
+static int send_one(struct jobs *j, struct db *db, struct smtp_transport *t,
+		    bool *server_down)
 {
 	struct store_claim c;
 	struct smtp_result res;
@@ -104,6 +129,9 @@ static int send_one(struct jobs *j, struct db *db, struct smtp_transport *t)
 	rc = store_claim_due(db, &c);
 	if (rc)
 		goto out_rollback;
+	/* dated when it leaves, not when it was queued (reminders) */
+	if (mime_restamp_date(c.body, c.body_len, instant_now_ms()))
+		log_debug(NULL, "mail without a Date to restamp id=%s", c.id);
 	rc = smtp_send(t, c.sender, c.recipient, c.id, c.body, c.body_len,
 		       &res);
 	if (rc) {
@@ -120,9 +148,17 @@ static int send_one(struct jobs *j, struct db *db, struct smtp_transport *t)
 	else if (!rc && res.outcome == SMTP_SENT)
 		log_debug(NULL, "mail sent id=%s", c.id);
 	store_claim_free(&c);
-	if (rc)
+	if (rc) {
 		db_rollback(db);
-	return rc;
+		return rc;
+	}
+	if (is_server_failure(&res)) {
+		*server_down = true;
+	} else if (res.outcome == SMTP_SENT && *server_down) {
+		*server_down = false;
+		release_deferred(j, db);
+	}
+	return 0;
 out_rollback:
 	db_rollback(db);
 	return rc;
@@ -133,6 +169,7 @@ static void *sender_main(void *arg)
 	struct jobs *j = arg;
 	struct smtp_transport *t = NULL;
 	struct db *db = NULL;
+	bool server_down = true; /* a first success releases what waited */
 	int rc;
 
 	if (db_open(&db, j->cfg.conninfo) || smtp_open(&t, &j->cfg.smtp)) {
@@ -142,7 +179,7 @@ static void *sender_main(void *arg)
 	while (!atomic_load(&j->stopping)) {
 		rc = db_ensure(db);
 		if (!rc)
-			rc = send_one(j, db, t);
+			rc = send_one(j, db, t, &server_down);
 		if (rc)
 			nap(j, rc == ERR_NOT_FOUND ? j->cfg.poll_ms
 						   : j->cfg.poll_ms * 4);

@@ -32,6 +32,9 @@ static const struct config_setting settings[] = {
 	{"CRENEAU_MAIL_TLS", CONFIG_STRING, "try", false,
 	 "STARTTLS on smtp://: try, require or off (smtps:// is always TLS)",
 	 &app.mail_tls, 0, 0},
+	{"CRENEAU_MAIL_CA_FILE", CONFIG_STRING, "", false,
+	 "PEM file of the CA that signed the SMTP server's certificate "
+	 "(empty: the system's CAs)", &app.mail_ca_file, 0, 0},
 	{"CRENEAU_MAIL_OPERATOR", CONFIG_STRING, "", false,
 	 "where contact-form messages go (default: CRENEAU_MAIL_FROM)",
 	 &app.operator_addr, 0, 0},
@@ -132,6 +135,7 @@ static int start(struct service *svc)
 			 .username = app.mail_username,
 			 .password = app.mail_password,
 			 .tls = app.mail_tls,
+			 .ca_file = app.mail_ca_file,
 			 .timeout_ms = app.timeout_ms},
 		.senders = app.senders,
 		.poll_ms = app.poll_ms,
@@ -147,16 +151,7 @@ static int start(struct service *svc)
 	rc = check_settings();
 	if (rc)
 		return rc;
-	app.key = service_key(svc);
-	app.messages.from_addr = app.mail_from;
-	app.messages.from_name = app.mail_from_name;
-	app.messages.public_url = app.public_url;
-	if (!*app.operator_addr) {
-		free(app.operator_addr);
-		app.operator_addr = strdup(app.mail_from);
-		if (!app.operator_addr)
-			return ERR_NOMEM;
-	}
+	app.messages = app_messages(&app);
 	rc = jobs_start(&app.jobs, &jc);
 	if (!rc)
 		rc = subscribe(svc, 0, "accounts", app.accounts_pub,

@@ -433,3 +433,21 @@ int mime_build(const struct mime_mail *m, struct mime_buf *out)
 		rc = body(out, m, boundary);
 	return rc;
 }
+
+int mime_restamp_date(char *msg, size_t len, int64_t ms)
+{
+	static const char tag[] = "\r\nDate: ";
+	const size_t tag_len = sizeof(tag) - 1;
+	char date[40];
+	char *end = memmem(msg, len, "\r\n\r\n", 4);
+	char *p = memmem(msg, end ? (size_t)(end - msg) : len, tag, tag_len);
+
+	if (!p || (size_t)(end - p) < tag_len + MIME_DATE_LEN + 2 ||
+	    memcmp(p + tag_len + MIME_DATE_LEN, "\r\n", 2) != 0)
+		return ERR_NOT_FOUND;
+	mime_format_date(ms, date);
+	if (strlen(date) != MIME_DATE_LEN)
+		return ERR_NOT_FOUND;
+	memcpy(p + tag_len, date, MIME_DATE_LEN);
+	return 0;
+}

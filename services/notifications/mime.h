@@ -84,7 +84,18 @@ int mime_encode_qp(struct mime_buf *out, const char *text) WARN_UNUSED;
 int mime_encode_base64(struct mime_buf *out, const char *data, size_t len)
 	WARN_UNUSED;
 
-/* mime_format_date - RFC 5322 date ("Tue, 24 Nov 2026 12:00:00 +0000"). */
+/* mime_format_date - RFC 5322 date ("Tue, 24 Nov 2026 12:00:00 +0000"),
+ * always MIME_DATE_LEN characters for years 1000-9999. */
+#define MIME_DATE_LEN 31
 void mime_format_date(int64_t ms, char out[40]);
+
+/*
+ * mime_restamp_date - rewrites, in place, the Date header of the message
+ * msg (len bytes, built by mime_build) to ms: a message queued long before
+ * it goes out (a reminder) is dated when it is sent. Only the header block
+ * is searched. ERR_NOT_FOUND when it holds no Date header of the expected
+ * width (the message is left as it is).
+ */
+int mime_restamp_date(char *msg, size_t len, int64_t ms);
 
 #endif

@@ -18,6 +18,7 @@ struct smtp_transport {
 	char *url;
 	char *dir; /* file transport: the directory; NULL for SMTP */
 	char *username, *password;
+	char *ca_file;
 	long tls;
 	long timeout_ms;
 	CURL *curl;
@@ -93,6 +94,7 @@ int smtp_open(struct smtp_transport **out, const struct smtp_options *opt)
 		   strncmp(opt->url, "smtps://", 8) == 0) {
 		t->username = dup_or_null(opt->username);
 		t->password = dup_or_null(opt->password);
+		t->ca_file = dup_or_null(opt->ca_file);
 		t->curl = curl_easy_init();
 		if (!t->curl)
 			goto out_free;
@@ -116,6 +118,7 @@ void smtp_close(struct smtp_transport *t)
 	free(t->url);
 	free(t->dir);
 	free(t->username);
+	free(t->ca_file);
 	if (t->password) {
 		explicit_bzero(t->password, strlen(t->password));
 		free(t->password);
@@ -248,6 +251,8 @@ static void send_smtp(struct smtp_transport *t, const char *from,
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, t->timeout_ms);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	if (t->ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, t->ca_file);
 	if (t->username) {
 		curl_easy_setopt(c, CURLOPT_USERNAME, t->username);
 		curl_easy_setopt(c, CURLOPT_PASSWORD,

@@ -25,6 +25,8 @@ struct smtp_options {
 	const char *password;
 	const char *tls;      /* "try" (STARTTLS when offered), "require", "off" */
 	long timeout_ms;      /* whole transaction */
+	const char *ca_file;  /* PEM CA bundle to verify the server; "" or
+				 NULL: the system's */
 };
 
 /*

@@ -147,6 +147,15 @@ int store_mark_failed(struct db *db, const char *id, long code,
 			  3, params, NULL);
 }
 
+int store_release_deferred(struct db *db, int *n_out)
+{
+	return exec_count(db,
+			  "UPDATE notify.outbox SET due_at = now() WHERE status "
+			  "= 'queued' AND attempts > 0 AND due_at > now() AND "
+			  "coalesce(last_code, 0) IN (0, 421)",
+			  0, NULL, n_out);
+}
+
 int store_cancel_queued(struct db *db, const char *booking_id,
 			const char *kind, int *n_out)
 {

@@ -59,6 +59,15 @@ int store_mark_failed(struct db *db, const char *id, long code,
 		      const char *reason) WARN_UNUSED;
 
 /*
+ * store_release_deferred - makes due now the queued messages deferred for a
+ * server-wide reason (no SMTP answer at all: refused connection, time-out,
+ * TLS failure; or 421): called once the server is seen to accept mail
+ * again, so that the queue drains at once instead of at each message's
+ * next backoff. *n_out (if not NULL) counts them.
+ */
+int store_release_deferred(struct db *db, int *n_out) WARN_UNUSED;
+
+/*
  * store_cancel_queued - cancels the still-queued messages of a booking of
  * one kind (NULL: any kind); *n_out (if not NULL) says how many.
  */

@@ -6,13 +6,20 @@ permanent (5xx) failures:
     from smtp_server import SmtpServer
     with SmtpServer() as smtp:             # 127.0.0.1, a free port
         smtp.url                           # "smtp://127.0.0.1:<port>"
-        smtp.plan_data("451 4.3.0 try later", "451 4.3.0 try later")
-                                           # the next two DATA answers
+        smtp.plan_data("451 4.3.0 try later", "451 4.3.0 try later",
+                       rcpt="x@example.org")
+                                           # the next two DATA answers (for
+                                           # mail to that recipient)
         smtp.reject_rcpt("x@example.org", "550 5.1.1 no such user")
         smtp.wait_for(1, timeout=10)       # -> list of received messages
         m = smtp.messages[0]               # .mail_from .rcpt_tos .data
                                            # .message (email.message.Message)
         smtp.stop(); smtp.start()          # an outage (connections refused)
+
+With TLS and authentication (STARTTLS required, AUTH only over TLS):
+    cert, key = make_certificate(tmpdir)   # self-signed for 127.0.0.1
+    SmtpServer(tls=(cert, key), credentials=("user", "secret"))
+    smtp.logins                            # [(mechanism, login)] accepted
 
 Run alone it is a sink that counts messages (for the benchmark):
     /usr/bin/python3 tests/fakes/smtp_server.py --port 2525
@@ -20,11 +27,27 @@ Run alone it is a sink that counts messages (for the benchmark):
 import argparse
 import email
 import email.policy
+import os
 import socket
+import ssl
+import subprocess
 import threading
 import time
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+def make_certificate(directory):
+    """A self-signed certificate for 127.0.0.1 (openssl CLI): (cert, key)."""
+    cert = os.path.join(directory, "smtp-cert.pem")
+    key = os.path.join(directory, "smtp-key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+                    "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key
 
 
 class Received:
@@ -55,8 +78,12 @@ class _Handler:
         o = self.owner
         with o._cond:
             o.data_commands += 1
-            if o._planned:
-                answer = o._planned.pop(0)
+            plan = o._planned
+            for rcpt in envelope.rcpt_tos:
+                if o._planned_for.get(rcpt.lower()):
+                    plan = o._planned_for[rcpt.lower()]
+            if plan:
+                answer = plan.pop(0)
                 if not answer.startswith("2"):
                     o.refused.append(answer)
                     return answer
@@ -76,14 +103,19 @@ def free_port():
 
 
 class SmtpServer:
-    def __init__(self, port=None, count_only=False):
+    def __init__(self, port=None, count_only=False, tls=None,
+                 credentials=None):
         self.port = port or free_port()
+        self.tls = tls
+        self.credentials = credentials
+        self.logins = []
         self.count_only = count_only
         self.count = 0
         self.messages = []
         self.refused = []
         self.data_commands = 0
         self._planned = []
+        self._planned_for = {}
         self._rcpt_rules = {}
         self._cond = threading.Condition()
         self._controller = None
@@ -92,10 +124,27 @@ class SmtpServer:
     def url(self):
         return "smtp://127.0.0.1:%d" % self.port
 
+    def _authenticate(self, server, session, envelope, mechanism, data):
+        if (isinstance(data, LoginPassword) and self.credentials and
+                (data.login.decode(), data.password.decode()) ==
+                tuple(self.credentials)):
+            self.logins.append((mechanism, data.login.decode()))
+            return AuthResult(success=True)
+        return AuthResult(success=False, handled=False)
+
     def start(self):
+        kwargs = {}
+        if self.tls:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(*self.tls)
+            kwargs.update(tls_context=ctx, require_starttls=True)
+        if self.credentials:
+            kwargs.update(authenticator=self._authenticate,
+                          auth_required=True, auth_require_tls=True)
         self._controller = Controller(_Handler(self), hostname="127.0.0.1",
                                       port=self.port, ready_timeout=10,
-                                      data_size_limit=64 * 1024 * 1024)
+                                      data_size_limit=64 * 1024 * 1024,
+                                      **kwargs)
         self._controller.start()
         return self
 
@@ -110,10 +159,14 @@ class SmtpServer:
     def __exit__(self, *exc):
         self.stop()
 
-    def plan_data(self, *answers):
-        """The next DATA commands get these answers ("250 ..." accepts)."""
+    def plan_data(self, *answers, rcpt=None):
+        """The next DATA commands (of mail to rcpt, or of any mail) get
+        these answers ("250 ..." accepts)."""
         with self._cond:
-            self._planned.extend(answers)
+            if rcpt:
+                self._planned_for.setdefault(rcpt.lower(), []).extend(answers)
+            else:
+                self._planned.extend(answers)
 
     def reject_rcpt(self, address, answer="550 5.1.1 no such user"):
         with self._cond:

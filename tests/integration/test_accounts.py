@@ -215,6 +215,22 @@ class AccountsTest(unittest.TestCase):
             self.assertEqual(status, 409, body)
             self.assertEqual(body["error"]["field"], "email")
 
+    def test_signup_idempotency_key(self):
+        body = {"role": "client", "email": unique_email("idem"),
+                "password": PASSWORD, "first_name": "I", "last_name": "K",
+                "accept_terms": True}
+        key = {"Idempotency-Key": "signup-%d-%d" % (os.getpid(), _counter[0])}
+        status, _, first = http("POST", "/v1/accounts", body, headers=key)
+        self.assertEqual(status, 201, first)
+        status, _, again = http("POST", "/v1/accounts", body, headers=key)
+        self.assertEqual(status, 201, again)
+        self.assertEqual(again["id"], first["id"])
+        status, _, other = http("POST", "/v1/accounts", body, headers={
+            "Idempotency-Key": "another-key"})
+        self.assertEqual(status, 409, other)
+        self.assertEqual(len([ev for ev in outbox_events("account.created")
+                              if ev.get(1) == first["id"]]), 1)
+
     def test_weak_passwords_refused(self):
         email = unique_email("weak")
         local = email.split("@")[0]
@@ -274,9 +290,12 @@ class AccountsTest(unittest.TestCase):
                  {"email": email, "password": "Wrong-pass-123"},
                  headers={"X-Real-IP": "198.51.100.%d" % (_counter[0] % 200)})
             return time.monotonic() - start
+        # two tries each: a third failure would reach the (test) limit of
+        # three per e-mail and answer 429 at once
         known = min(timed(account["email"]) for _ in range(2))
         unknown = min(timed(unique_email("ghost")) for _ in range(2))
-        self.assertLess(abs(known - unknown), max(known, unknown) * 0.6 + 0.02)
+        self.assertLess(abs(known - unknown),
+                        max(known, unknown) * 0.75 + 0.05)
 
     def test_throttling_engages_and_releases(self):
         account, _ = new_user()
@@ -334,14 +353,15 @@ class AccountsTest(unittest.TestCase):
         self.assertEqual(status, 204)
         revoked_at = time.monotonic()
         while True:
+            # a request sent a second or more after the revocation
+            # answered must fail
+            sent = time.monotonic() - revoked_at
             status = http("GET", "/v1/me", token=token_b)[0]
-            elapsed = time.monotonic() - revoked_at
             if status == 401:
                 break
             self.assertEqual(status, 200)
-            self.assertLess(elapsed, 1.0, "revoked session still works")
+            self.assertLess(sent, 1.0, "revoked session still works")
             time.sleep(0.05)
-        self.assertLessEqual(elapsed, 1.0)
         self.assertEqual(http("GET", "/v1/me", token=token_a)[0], 200)
 
     def test_cookie_and_csrf(self):
@@ -362,6 +382,11 @@ class AccountsTest(unittest.TestCase):
                                    "X-CSRF-Token": session["csrf_token"]}))
         self.assertEqual(status, 200, body)
         self.assertEqual(body["first_name"], "Zoé")
+        # a route open to anyone still works, anonymously, without the
+        # CSRF token: signing in again from the same browser
+        status, _, body = http("POST", "/v1/sessions", {
+            "email": account["email"], "password": PASSWORD}, headers=cookie)
+        self.assertEqual(status, 201, body)
         status, hdrs, _ = http("DELETE", "/v1/sessions/current",
                                headers=dict(cookie, **{
                                    "X-CSRF-Token": session["csrf_token"]}))
@@ -573,6 +598,52 @@ class AccountsTest(unittest.TestCase):
         self.assertEqual(me["subscription_status"], "trial")
         self.assertTrue(me["trial_ends_at"])
 
+    def test_trial_lapses(self):
+        account, token = new_user("practitioner")
+        http("PUT", "/v1/me/practice",
+             practice("Essai Fini", ["shiatsu"], "Brest", "29200",
+                      "bretagne"), token=token)
+        self.assertEqual(http("GET", "/v1/practitioners/" + account["id"])[0],
+                         200)
+        rc, _, err = STACK.psql(
+            "UPDATE accounts SET trial_ends_at = now() - interval '1 second'"
+            " WHERE id = '%s'" % account["id"], role="accounts")
+        self.assertEqual(rc, 0, err)
+        # hidden at once; the job (every second here) marks it lapsed
+        self.assertEqual(http("GET", "/v1/practitioners/" + account["id"])[0],
+                         404)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            me = http("GET", "/v1/me", token=token)[2]
+            if me["subscription_status"] == "lapsed":
+                break
+            time.sleep(0.2)
+        self.assertEqual(me["subscription_status"], "lapsed")
+        events = [ev for ev in outbox_events("account.suspended")
+                  if ev.get(1) == account["id"]]
+        self.assertEqual(len(events), 1)
+        self.assertEqual(events[0].get(3), 4)  # SUBSCRIPTION_STATUS_LAPSED
+
+    def test_outbox_tokens_blanked_once_expired(self):
+        account = signup()
+        token = verification_token(account["id"])
+        # the link expires after CRENEAU_VERIFY_TTL_S: make the row older
+        rc, _, err = STACK.psql(
+            "UPDATE events_outbox SET created_at = now() - interval '3 days' "
+            "WHERE topic = 'account.created' AND position(convert_to('%s', "
+            "'UTF8') in payload) > 0" % account["id"], role="accounts")
+        self.assertEqual(rc, 0, err)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            ev = [e for e in outbox_events("account.created")
+                  if e.get(1) == account["id"]][0]
+            if 6 not in ev:
+                break
+            time.sleep(0.2)
+        self.assertNotIn(6, ev, "the token is still in the outbox")
+        self.assertEqual(ev[3], account["email"])  # the rest stays
+        self.assertNotEqual(token, "")
+
     def test_favorites(self):
         pract, ptoken = new_user("practitioner")
         http("PUT", "/v1/me/practice",
@@ -702,7 +773,7 @@ def setUpModule():
     STACK.up()
     with open(os.path.join(STACK.home, "config", "accounts.env"), "a") as f:
         f.write("CRENEAU_LOGIN_WINDOW_S=3\nCRENEAU_LOGIN_MAX_PER_EMAIL=3\n"
-                "CRENEAU_LOGIN_MAX_PER_IP=6\n"
+                "CRENEAU_LOGIN_MAX_PER_IP=6\nCRENEAU_ACCOUNTS_JOB_S=1\n"
                 # tests sign in often: a cheaper (still argon2id) hash
                 "CRENEAU_PWHASH_MEM_MIB=16\n")
     STACK.stop_service("accounts")

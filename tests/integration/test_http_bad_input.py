@@ -53,6 +53,14 @@ def statuses(raw):
     return [int(m) for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", raw)]
 
 
+def is_sanitized(pid):
+    """Whether the process runs with AddressSanitizer, whose quarantine
+    keeps freed memory resident (its LeakSanitizer reports leaks at exit
+    instead, which Stack.down turns into a failure)."""
+    with open("/proc/%d/maps" % pid) as f:
+        return "libasan" in f.read()
+
+
 def rss_kb(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -292,7 +300,7 @@ class BadInputTest(unittest.TestCase):
         self.assertEqual(headers.get("X-Request-Id"), "client-id.1_A")
         # and is the id of the gateway's log line
         self.assertIn("client-id.1_A", self.stack.log("gateway"))
-        for bad in ("has space", "x" * 65, "semi;colon", "a\tb", "{}"):
+        for bad in ("has space", "x" * 65, "semi;colon", "{}", "../../etc"):
             status, headers, _ = self.stack.http(
                 "GET", "/v1/ping", headers={"X-Request-Id": bad})
             self.assertEqual(status, 200)
@@ -406,8 +414,9 @@ class BadInputTest(unittest.TestCase):
         after = rss_kb(pid)
         print("gateway RSS %d kB -> %d kB after %d bad requests"
               % (before, after, sent))
-        self.assertLess(after - before, RSS_GROWTH_LIMIT_KB,
-                        "gateway grew %d kB" % (after - before))
+        if not is_sanitized(pid):
+            self.assertLess(after - before, RSS_GROWTH_LIMIT_KB,
+                            "gateway grew %d kB" % (after - before))
         self.assert_still_fine()
 
 

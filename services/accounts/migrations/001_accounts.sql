@@ -29,6 +29,8 @@ CREATE TABLE accounts (
   address text CHECK (length(address) <= 300),
   terms_version text,
   terms_accepted_at timestamptz,
+  -- the sign-up's Idempotency-Key: a retry gets the same account back
+  idempotency_key text CHECK (length(idempotency_key) <= 200),
   subscription_status text NOT NULL DEFAULT 'none'
     CHECK (subscription_status IN ('none', 'trial', 'active', 'suspended',
                                    'lapsed')),
@@ -40,6 +42,7 @@ CREATE TABLE accounts (
 -- e-mails are stored normalised; uniqueness ignores case all the same
 CREATE UNIQUE INDEX accounts_email_key ON accounts (lower(email));
 CREATE INDEX accounts_last_activity ON accounts (last_activity_at);
+CREATE UNIQUE INDEX accounts_idempotency_key ON accounts (idempotency_key);
 
 CREATE TABLE sessions (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -136,3 +139,12 @@ CREATE TABLE favorites (
   PRIMARY KEY (client_id, practitioner_id)
 );
 CREATE INDEX favorites_practitioner ON favorites (practitioner_id);
+
+-- How far the job has blanked the tokens that the
+-- mail-bearing events carry (account.created,
+-- account.email_verification_requested, password_reset.requested): once a
+-- token has expired, its copy in the outbox goes too (jobs.c).
+CREATE TABLE outbox_scrub (
+  topic text PRIMARY KEY,
+  last_id bigint NOT NULL DEFAULT 0
+);

@@ -1,4 +1,5 @@
-/* test_validate.c - the accounts field rules: e-mail, password, phone, SIRET, reference lists. */
+/* test_validate.c - the accounts field rules: e-mail, password, phone, SIRET,
+ * reference lists. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,26 +19,37 @@ static void test_email_normalised(void **state)
 					sizeof(out), NULL),
 			 0);
 	assert_string_equal(out, "alice.martin@example.com");
-	assert_int_equal(validate_email("a+tag@sub.example.fr", out,
-					sizeof(out), NULL),
-			 0);
+	assert_int_equal(
+	    validate_email("a+tag@sub.example.fr", out, sizeof(out), NULL), 0);
 }
 
 static void test_email_refused(void **state)
 {
 	static const char *const bad[] = {
-		"", "plain", "@example.com", "a@", "a@b", "a@b.c", "a@@b.com",
-		"a b@example.com", "a@-b.com", "a@b-.com", "a..b@example.com",
-		".a@example.com", "a.@example.com", "a@example.c0m",
-		"é@example.com", "a@exa_mple.com",
+	    "",
+	    "plain",
+	    "@example.com",
+	    "a@",
+	    "a@b",
+	    "a@b.c",
+	    "a@@b.com",
+	    "a b@example.com",
+	    "a@-b.com",
+	    "a@b-.com",
+	    "a..b@example.com",
+	    ".a@example.com",
+	    "a.@example.com",
+	    "a@example.c0m",
+	    "é@example.com",
+	    "a@exa_mple.com",
 	};
 	char out[VALIDATE_EMAIL_MAX + 1], big[400];
 	const char *reason = NULL;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_int_equal(validate_email(bad[i], out, sizeof(out),
-						&reason),
-				 ERR_INVALID);
+		assert_int_equal(
+		    validate_email(bad[i], out, sizeof(out), &reason),
+		    ERR_INVALID);
 	assert_non_null(reason);
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
@@ -61,9 +73,9 @@ static void test_password_rules(void **state)
 	assert_int_equal(validate_password("abcdefgh12", NULL, NULL),
 			 ERR_INVALID); /* no symbol */
 	/* contains the e-mail's local part, in any case */
-	assert_int_equal(validate_password("xJeanne77!", "jeanne@example.fr",
-					   &reason),
-			 ERR_INVALID);
+	assert_int_equal(
+	    validate_password("xJeanne77!", "jeanne@example.fr", &reason),
+	    ERR_INVALID);
 	assert_string_equal(reason, "must not contain the e-mail address");
 	/* accents count as letters, and characters, not bytes, are counted */
 	assert_int_equal(validate_password("éléphant7!", NULL, NULL), 0);
@@ -94,33 +106,31 @@ static void test_phone(void **state)
 
 	assert_int_equal(validate_phone("", out, sizeof(out), NULL), 0);
 	assert_string_equal(out, "");
-	assert_int_equal(validate_phone("06 12 34 56 78", out, sizeof(out),
-					NULL),
-			 0);
+	assert_int_equal(
+	    validate_phone("06 12 34 56 78", out, sizeof(out), NULL), 0);
 	assert_string_equal(out, "+33612345678");
 	assert_int_equal(validate_phone("+33 (0)6", out, sizeof(out), NULL),
 			 ERR_INVALID);
-	assert_int_equal(validate_phone("0033 1.45.67.89.01", out, sizeof(out),
-					NULL),
-			 0);
+	assert_int_equal(
+	    validate_phone("0033 1.45.67.89.01", out, sizeof(out), NULL), 0);
 	assert_string_equal(out, "+33145678901");
-	assert_int_equal(validate_phone("+44 20 7946 0958", out, sizeof(out),
-					NULL),
-			 0);
+	assert_int_equal(
+	    validate_phone("+44 20 7946 0958", out, sizeof(out), NULL), 0);
 	assert_string_equal(out, "+442079460958");
 	assert_int_equal(validate_phone("12345", out, sizeof(out), NULL),
 			 ERR_INVALID);
 	assert_int_equal(validate_phone("+33 6 12 ab", out, sizeof(out), NULL),
 			 ERR_INVALID);
-	assert_int_equal(validate_phone("+1234567890123456", out, sizeof(out),
-					NULL),
-			 ERR_INVALID);
+	assert_int_equal(
+	    validate_phone("+1234567890123456", out, sizeof(out), NULL),
+	    ERR_INVALID);
 }
 
 static void test_siret(void **state)
 {
 	assert_true(validate_siret("73282932000074"));
-	assert_true(validate_siret("35600000000048")); /* La Poste, head office */
+	assert_true(
+	    validate_siret("35600000000048")); /* La Poste, head office */
 	assert_true(validate_siret("35600000049837")); /* La Poste: sum % 5 */
 	assert_false(validate_siret("73282932000075"));
 	assert_false(validate_siret("7328293200007"));
@@ -190,15 +200,15 @@ static void test_misc(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_email_normalised),
-		cmocka_unit_test(test_email_refused),
-		cmocka_unit_test(test_password_rules),
-		cmocka_unit_test(test_common_passwords),
-		cmocka_unit_test(test_phone),
-		cmocka_unit_test(test_siret),
-		cmocka_unit_test(test_text),
-		cmocka_unit_test(test_slug_and_lists),
-		cmocka_unit_test(test_misc),
+	    cmocka_unit_test(test_email_normalised),
+	    cmocka_unit_test(test_email_refused),
+	    cmocka_unit_test(test_password_rules),
+	    cmocka_unit_test(test_common_passwords),
+	    cmocka_unit_test(test_phone),
+	    cmocka_unit_test(test_siret),
+	    cmocka_unit_test(test_text),
+	    cmocka_unit_test(test_slug_and_lists),
+	    cmocka_unit_test(test_misc),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

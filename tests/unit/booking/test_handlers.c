@@ -1,4 +1,5 @@
-/* test_handlers.c - booking's RPC methods over real nng sockets and a real PostgreSQL (CRENEAU_TEST_PG): rules, deadlines, and who may do what. */
+/* test_handlers.c - booking's RPC methods over real nng sockets and a real
+ * PostgreSQL (CRENEAU_TEST_PG): rules, deadlines, and who may do what. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,16 +27,24 @@
 extern const struct db_migration booking_core_migrations[];
 extern const size_t booking_core_migrations_count;
 
-#define PRACT "11111111-1111-4111-8111-111111111111"
-#define OTHER_PRACT "11111111-1111-4111-8111-222222222222"
-#define CLIENT "22222222-2222-4222-8222-111111111111"
+#define PRACT	     "11111111-1111-4111-8111-111111111111"
+#define OTHER_PRACT  "11111111-1111-4111-8111-222222222222"
+#define CLIENT	     "22222222-2222-4222-8222-111111111111"
 #define OTHER_CLIENT "22222222-2222-4222-8222-222222222222"
-#define UNVERIFIED "22222222-2222-4222-8222-333333333333"
-#define ADMIN "44444444-4444-4444-8444-444444444444"
-#define SERVICE "55555555-5555-4555-8555-555555555555"
+#define UNVERIFIED   "22222222-2222-4222-8222-333333333333"
+#define ADMIN	     "44444444-4444-4444-8444-444444444444"
+#define SERVICE	     "55555555-5555-4555-8555-555555555555"
 
-enum who { ANON, PRACTITIONER, OTHER_PRACTITIONER, CLIENT_A, CLIENT_B,
-	   CLIENT_UNVERIFIED, ADMIN_, SERVICE_ };
+enum who {
+	ANON,
+	PRACTITIONER,
+	OTHER_PRACTITIONER,
+	CLIENT_A,
+	CLIENT_B,
+	CLIENT_UNVERIFIED,
+	ADMIN_,
+	SERVICE_
+};
 
 static const char *pg;
 static struct db *admin;
@@ -73,16 +82,15 @@ static void principal(enum who w, struct rpc_context *ctx)
 		const char *id;
 		Creneau__V1__Role role;
 	} table[] = {
-		[ANON] = {NULL, CRENEAU__V1__ROLE__ROLE_NONE},
-		[PRACTITIONER] = {PRACT, CRENEAU__V1__ROLE__ROLE_PRACTITIONER},
-		[OTHER_PRACTITIONER] = {OTHER_PRACT,
-					CRENEAU__V1__ROLE__ROLE_PRACTITIONER},
-		[CLIENT_A] = {CLIENT, CRENEAU__V1__ROLE__ROLE_CLIENT},
-		[CLIENT_B] = {OTHER_CLIENT, CRENEAU__V1__ROLE__ROLE_CLIENT},
-		[CLIENT_UNVERIFIED] = {UNVERIFIED,
-				       CRENEAU__V1__ROLE__ROLE_CLIENT},
-		[ADMIN_] = {ADMIN, CRENEAU__V1__ROLE__ROLE_ADMIN},
-		[SERVICE_] = {SERVICE, CRENEAU__V1__ROLE__ROLE_SERVICE},
+	    [ANON] = {NULL, CRENEAU__V1__ROLE__ROLE_NONE},
+	    [PRACTITIONER] = {PRACT, CRENEAU__V1__ROLE__ROLE_PRACTITIONER},
+	    [OTHER_PRACTITIONER] = {OTHER_PRACT,
+				    CRENEAU__V1__ROLE__ROLE_PRACTITIONER},
+	    [CLIENT_A] = {CLIENT, CRENEAU__V1__ROLE__ROLE_CLIENT},
+	    [CLIENT_B] = {OTHER_CLIENT, CRENEAU__V1__ROLE__ROLE_CLIENT},
+	    [CLIENT_UNVERIFIED] = {UNVERIFIED, CRENEAU__V1__ROLE__ROLE_CLIENT},
+	    [ADMIN_] = {ADMIN, CRENEAU__V1__ROLE__ROLE_ADMIN},
+	    [SERVICE_] = {SERVICE, CRENEAU__V1__ROLE__ROLE_SERVICE},
 	};
 
 	memset(ctx, 0, sizeof(*ctx));
@@ -140,11 +148,10 @@ static void account_created(const char *id, Creneau__V1__Role role,
 	feed("account.verified", &v.base);
 }
 
-static Creneau__V1__Availability *availability(const char *from,
-					       const char *to)
+static Creneau__V1__Availability *availability(const char *from, const char *to)
 {
 	Creneau__V1__GetAvailabilityRequest q =
-		CRENEAU__V1__GET_AVAILABILITY_REQUEST__INIT;
+	    CRENEAU__V1__GET_AVAILABILITY_REQUEST__INIT;
 	ProtobufCMessage *r;
 
 	q.id = PRACT;
@@ -152,8 +159,7 @@ static Creneau__V1__Availability *availability(const char *from,
 	q.from = (char *)from;
 	q.to = (char *)to;
 	assert_int_equal(call(ANON, "GetAvailability", &q.base,
-			      &creneau__v1__availability__descriptor, &r,
-			      NULL),
+			      &creneau__v1__availability__descriptor, &r, NULL),
 			 0);
 	return (Creneau__V1__Availability *)r;
 }
@@ -163,7 +169,7 @@ static int create_booking(enum who w, const char *start, const char *note,
 			  struct rpc_error *err)
 {
 	Creneau__V1__CreateBookingRequest q =
-		CRENEAU__V1__CREATE_BOOKING_REQUEST__INIT;
+	    CRENEAU__V1__CREATE_BOOKING_REQUEST__INIT;
 
 	q.practitioner_id = PRACT;
 	q.offering_id = offering_id;
@@ -171,8 +177,8 @@ static int create_booking(enum who w, const char *start, const char *note,
 	q.note = (char *)(note ? note : "");
 	q.idempotency_key = (char *)(idem ? idem : "");
 	return call(w, "CreateBooking", &q.base,
-		    &creneau__v1__booking__descriptor,
-		    (ProtobufCMessage **)out, err);
+		    &creneau__v1__booking__descriptor, (ProtobufCMessage **)out,
+		    err);
 }
 
 /* A start offered in the future, the k-th slot after now + hours. */
@@ -190,7 +196,7 @@ static void nth_slot(int hours, int k, char out[INSTANT_TEXT])
 static int setup(void **state)
 {
 	Creneau__V1__CreateOfferingRequest o =
-		CRENEAU__V1__CREATE_OFFERING_REQUEST__INIT;
+	    CRENEAU__V1__CREATE_OFFERING_REQUEST__INIT;
 	Creneau__V1__Schedule s = CRENEAU__V1__SCHEDULE__INIT;
 	Creneau__V1__WeeklyInterval w[7], *wp[7];
 	Creneau__V1__Offering *made;
@@ -240,7 +246,7 @@ static int setup(void **state)
 	s.weekly = wp;
 	s.n_weekly = 7;
 	s.min_notice_min_present_case =
-		CRENEAU__V1__SCHEDULE__MIN_NOTICE_MIN_PRESENT_MIN_NOTICE_MIN;
+	    CRENEAU__V1__SCHEDULE__MIN_NOTICE_MIN_PRESENT_MIN_NOTICE_MIN;
 	s.min_notice_min = 0;
 	assert_int_equal(call(PRACTITIONER, "PutSchedule", &s.base,
 			      &creneau__v1__schedule__descriptor, NULL, NULL),
@@ -257,18 +263,16 @@ static int setup(void **state)
 	snprintf(offering_id, sizeof(offering_id), "%s", made->id);
 	/* a booking of CLIENT three days ahead */
 	nth_slot(72, 0, start);
-	assert_int_equal(create_booking(CLIENT_A, start, "hello", NULL, &b,
-					NULL),
-			 0);
+	assert_int_equal(
+	    create_booking(CLIENT_A, start, "hello", NULL, &b, NULL), 0);
 	snprintf(booking_id, sizeof(booking_id), "%s", b->id);
 	assert_int_equal(instant_parse(start, &booked_start), 0);
 	snprintf(record_id, sizeof(record_id), "%s", "");
 	{
 		PGresult *r;
 
-		assert_int_equal(db_exec(db, "SELECT id FROM clients", 0, NULL,
-					 &r),
-				 0);
+		assert_int_equal(
+		    db_exec(db, "SELECT id FROM clients", 0, NULL, &r), 0);
 		snprintf(record_id, sizeof(record_id), "%s",
 			 PQgetvalue(r, 0, 0));
 		PQclear(r);
@@ -309,37 +313,36 @@ static void booking_rules_hold(void **state)
 	assert_string_equal(b->status, "confirmed");
 	assert_string_equal(b->payment_status, "none");
 	assert_null(b->client); /* the client file is the practitioner's */
-	assert_int_equal(create_booking(CLIENT_A, start, "n", "k1", &again,
-					NULL),
-			 0);
+	assert_int_equal(
+	    create_booking(CLIENT_A, start, "n", "k1", &again, NULL), 0);
 	assert_string_equal(again->id, b->id);
 	/* the same key with another body: 422 */
-	assert_int_equal(create_booking(CLIENT_A, start, "other", "k1", NULL,
-					&err),
-			 ERR_RULE);
+	assert_int_equal(
+	    create_booking(CLIENT_A, start, "other", "k1", NULL, &err),
+	    ERR_RULE);
 	assert_string_equal(err.error_code, "idempotency_key_reused");
 	/* the slot is gone for everyone else: 409 slot_taken */
-	assert_int_equal(create_booking(CLIENT_B, start, NULL, NULL, NULL,
-					&err),
-			 ERR_CONFLICT);
+	assert_int_equal(
+	    create_booking(CLIENT_B, start, NULL, NULL, NULL, &err),
+	    ERR_CONFLICT);
 	assert_string_equal(err.error_code, "slot_taken");
 	/* a start off the grid is not a slot: 422 */
 	assert_int_equal(instant_parse(start, &ms), 0);
 	instant_format(ms + 7 * 60000 + 2 * AVAIL_DAY_MS, off_grid);
-	assert_int_equal(create_booking(CLIENT_B, off_grid, NULL, NULL, NULL,
-					&err),
-			 ERR_RULE);
+	assert_int_equal(
+	    create_booking(CLIENT_B, off_grid, NULL, NULL, NULL, &err),
+	    ERR_RULE);
 	assert_string_equal(err.error_code, "slot_not_offered");
 	assert_string_equal(err.field, "start");
 	/* an unverified client cannot book */
-	assert_int_equal(create_booking(CLIENT_UNVERIFIED, start, NULL, NULL,
-					NULL, &err),
-			 ERR_RULE);
+	assert_int_equal(
+	    create_booking(CLIENT_UNVERIFIED, start, NULL, NULL, NULL, &err),
+	    ERR_RULE);
 	assert_string_equal(err.error_code, "email_not_verified");
 	/* bad input names its field */
-	assert_int_equal(create_booking(CLIENT_B, "tomorrow", NULL, NULL, NULL,
-					&err),
-			 ERR_INVALID);
+	assert_int_equal(
+	    create_booking(CLIENT_B, "tomorrow", NULL, NULL, NULL, &err),
+	    ERR_INVALID);
 	assert_string_equal(err.field, "start");
 	assert_int_equal(query_long("SELECT count(*) FROM bookings"), 2);
 	assert_int_equal(query_long("SELECT count(*) FROM events_outbox WHERE "
@@ -350,7 +353,7 @@ static void booking_rules_hold(void **state)
 static void cancel_frees_and_deadline_holds(void **state)
 {
 	Creneau__V1__CancelBookingRequest c =
-		CRENEAU__V1__CANCEL_BOOKING_REQUEST__INIT;
+	    CRENEAU__V1__CANCEL_BOOKING_REQUEST__INIT;
 	Creneau__V1__Booking *soon, *done;
 	Creneau__V1__Availability *a;
 	struct rpc_error err;
@@ -359,7 +362,8 @@ static void cancel_frees_and_deadline_holds(void **state)
 
 	if (!pg)
 		skip();
-	/* three days ahead: the client may cancel, and the slot is free again */
+	/* three days ahead: the client may cancel, and the slot is free again
+	 */
 	c.id = booking_id;
 	c.reason = "empêchement";
 	assert_int_equal(call(CLIENT_A, "CancelBooking", &c.base,
@@ -379,9 +383,8 @@ static void cancel_frees_and_deadline_holds(void **state)
 	assert_true(found);
 	/* two hours ahead: inside the 24 h deadline, the client cannot */
 	nth_slot(2, 0, start);
-	assert_int_equal(create_booking(CLIENT_B, start, NULL, NULL, &soon,
-					NULL),
-			 0);
+	assert_int_equal(
+	    create_booking(CLIENT_B, start, NULL, NULL, &soon, NULL), 0);
 	c.id = soon->id;
 	assert_int_equal(call(CLIENT_B, "CancelBooking", &c.base,
 			      &creneau__v1__booking__descriptor, NULL, &err),
@@ -401,7 +404,7 @@ static void cancel_frees_and_deadline_holds(void **state)
 static void reschedule_is_atomic(void **state)
 {
 	Creneau__V1__RescheduleBookingRequest q =
-		CRENEAU__V1__RESCHEDULE_BOOKING_REQUEST__INIT;
+	    CRENEAU__V1__RESCHEDULE_BOOKING_REQUEST__INIT;
 	Creneau__V1__Booking *other, *moved, *seen;
 	Creneau__V1__BookingIdRequest g = CRENEAU__V1__BOOKING_ID_REQUEST__INIT;
 	struct rpc_error err;
@@ -412,9 +415,8 @@ static void reschedule_is_atomic(void **state)
 	instant_format(booked_start, was);
 	/* another client holds a slot the next day */
 	nth_slot(96, 0, taken);
-	assert_int_equal(create_booking(CLIENT_B, taken, NULL, NULL, &other,
-					NULL),
-			 0);
+	assert_int_equal(
+	    create_booking(CLIENT_B, taken, NULL, NULL, &other, NULL), 0);
 	q.id = booking_id;
 	q.start = taken;
 	assert_int_equal(call(CLIENT_A, "RescheduleBooking", &q.base,
@@ -455,19 +457,17 @@ static void suspended_practitioner_takes_no_booking(void **state)
 	s.account_id = PRACT;
 	s.role = CRENEAU__V1__ROLE__ROLE_PRACTITIONER;
 	s.subscription_status =
-		CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED;
+	    CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED;
 	s.listed = false;
 	feed("account.suspended", &s.base);
 	assert_int_equal(availability(start, "")->n_slots, 0);
-	assert_int_equal(create_booking(CLIENT_B, start, NULL, NULL, NULL,
-					&err),
-			 ERR_RULE);
+	assert_int_equal(
+	    create_booking(CLIENT_B, start, NULL, NULL, NULL, &err), ERR_RULE);
 	assert_string_equal(err.error_code, "practitioner_unavailable");
 	s.listed = true;
 	feed("account.suspended", &s.base);
-	assert_int_equal(create_booking(CLIENT_B, start, NULL, NULL, NULL,
-					NULL),
-			 0);
+	assert_int_equal(
+	    create_booking(CLIENT_B, start, NULL, NULL, NULL, NULL), 0);
 }
 
 static void deleted_client_keeps_the_practitioners_record(void **state)
@@ -517,109 +517,109 @@ struct auth_row {
 static void authorisation_table(void **state)
 {
 	static const struct auth_row rows[] = {
-		{"ListMyOfferings", ANON, ERR_UNAUTHENTICATED},
-		{"ListMyOfferings", CLIENT_A, ERR_FORBIDDEN},
-		{"ListMyOfferings", ADMIN_, ERR_FORBIDDEN},
-		{"ListMyOfferings", PRACTITIONER, 0},
-		{"ListPractitionerOfferings", ANON, 0},
-		{"CreateOffering", ANON, ERR_UNAUTHENTICATED},
-		{"CreateOffering", CLIENT_A, ERR_FORBIDDEN},
-		{"UpdateOffering", OTHER_PRACTITIONER, ERR_NOT_FOUND},
-		{"UpdateOffering", CLIENT_A, ERR_FORBIDDEN},
-		{"UpdateOffering", PRACTITIONER, 0},
-		{"DeleteOffering", OTHER_PRACTITIONER, ERR_NOT_FOUND},
-		{"DeleteOffering", CLIENT_A, ERR_FORBIDDEN},
-		{"GetSchedule", ANON, ERR_UNAUTHENTICATED},
-		{"GetSchedule", CLIENT_A, ERR_FORBIDDEN},
-		{"GetSchedule", PRACTITIONER, 0},
-		{"PutSchedule", CLIENT_A, ERR_FORBIDDEN},
-		{"PutSchedule", ADMIN_, ERR_FORBIDDEN},
-		{"ListOverrides", CLIENT_A, ERR_FORBIDDEN},
-		{"CreateOverride", CLIENT_A, ERR_FORBIDDEN},
-		{"DeleteOverride", OTHER_PRACTITIONER, ERR_NOT_FOUND},
-		{"DeleteOverride", CLIENT_A, ERR_FORBIDDEN},
-		{"GetAvailability", ANON, 0},
-		{"CreateBooking", ANON, ERR_UNAUTHENTICATED},
-		{"CreateBooking", PRACTITIONER, ERR_FORBIDDEN},
-		{"CreateBooking", ADMIN_, ERR_FORBIDDEN},
-		{"ListMyBookings", ANON, ERR_UNAUTHENTICATED},
-		{"ListMyBookings", ADMIN_, ERR_FORBIDDEN},
-		{"ListMyBookings", CLIENT_B, 0},
-		{"GetBooking", ANON, ERR_UNAUTHENTICATED},
-		{"GetBooking", CLIENT_B, ERR_NOT_FOUND},
-		{"GetBooking", OTHER_PRACTITIONER, ERR_NOT_FOUND},
-		{"GetBooking", ADMIN_, ERR_NOT_FOUND},
-		{"GetBooking", CLIENT_A, 0},
-		{"GetBooking", PRACTITIONER, 0},
-		{"CancelBooking", ANON, ERR_UNAUTHENTICATED},
-		{"CancelBooking", CLIENT_B, ERR_NOT_FOUND},
-		{"CancelBooking", OTHER_PRACTITIONER, ERR_NOT_FOUND},
-		{"RescheduleBooking", CLIENT_B, ERR_NOT_FOUND},
-		{"RescheduleBooking", OTHER_PRACTITIONER, ERR_NOT_FOUND},
-		{"CompleteBooking", CLIENT_A, ERR_FORBIDDEN},
-		{"CompleteBooking", OTHER_PRACTITIONER, ERR_NOT_FOUND},
-		{"NoShowBooking", CLIENT_A, ERR_FORBIDDEN},
-		{"NoShowBooking", CLIENT_B, ERR_NOT_FOUND},
-		{"ListClients", ANON, ERR_UNAUTHENTICATED},
-		{"ListClients", CLIENT_A, ERR_FORBIDDEN},
-		{"ListClients", PRACTITIONER, 0},
-		{"GetClient", OTHER_PRACTITIONER, ERR_NOT_FOUND},
-		{"GetClient", CLIENT_A, ERR_FORBIDDEN},
-		{"GetClient", PRACTITIONER, 0},
-		{"UpdateClient", OTHER_PRACTITIONER, ERR_NOT_FOUND},
-		{"UpdateClient", CLIENT_A, ERR_FORBIDDEN},
-		{"DeleteClient", OTHER_PRACTITIONER, ERR_NOT_FOUND},
-		{"DeleteClient", CLIENT_A, ERR_FORBIDDEN},
-		{"ReplaceBusy", ANON, ERR_FORBIDDEN},
-		{"ReplaceBusy", PRACTITIONER, ERR_FORBIDDEN},
-		{"ReplaceBusy", ADMIN_, ERR_FORBIDDEN},
-		{"ReplaceBusy", SERVICE_, 0},
-		{"Export", CLIENT_A, ERR_FORBIDDEN},
-		{"Export", PRACTITIONER, ERR_FORBIDDEN},
-		{"Export", SERVICE_, 0},
-		{"Erase", CLIENT_A, ERR_FORBIDDEN},
-		{"Erase", PRACTITIONER, ERR_FORBIDDEN},
-		{"Sweep", CLIENT_A, ERR_FORBIDDEN},
-		{"Sweep", PRACTITIONER, ERR_FORBIDDEN},
+	    {"ListMyOfferings", ANON, ERR_UNAUTHENTICATED},
+	    {"ListMyOfferings", CLIENT_A, ERR_FORBIDDEN},
+	    {"ListMyOfferings", ADMIN_, ERR_FORBIDDEN},
+	    {"ListMyOfferings", PRACTITIONER, 0},
+	    {"ListPractitionerOfferings", ANON, 0},
+	    {"CreateOffering", ANON, ERR_UNAUTHENTICATED},
+	    {"CreateOffering", CLIENT_A, ERR_FORBIDDEN},
+	    {"UpdateOffering", OTHER_PRACTITIONER, ERR_NOT_FOUND},
+	    {"UpdateOffering", CLIENT_A, ERR_FORBIDDEN},
+	    {"UpdateOffering", PRACTITIONER, 0},
+	    {"DeleteOffering", OTHER_PRACTITIONER, ERR_NOT_FOUND},
+	    {"DeleteOffering", CLIENT_A, ERR_FORBIDDEN},
+	    {"GetSchedule", ANON, ERR_UNAUTHENTICATED},
+	    {"GetSchedule", CLIENT_A, ERR_FORBIDDEN},
+	    {"GetSchedule", PRACTITIONER, 0},
+	    {"PutSchedule", CLIENT_A, ERR_FORBIDDEN},
+	    {"PutSchedule", ADMIN_, ERR_FORBIDDEN},
+	    {"ListOverrides", CLIENT_A, ERR_FORBIDDEN},
+	    {"CreateOverride", CLIENT_A, ERR_FORBIDDEN},
+	    {"DeleteOverride", OTHER_PRACTITIONER, ERR_NOT_FOUND},
+	    {"DeleteOverride", CLIENT_A, ERR_FORBIDDEN},
+	    {"GetAvailability", ANON, 0},
+	    {"CreateBooking", ANON, ERR_UNAUTHENTICATED},
+	    {"CreateBooking", PRACTITIONER, ERR_FORBIDDEN},
+	    {"CreateBooking", ADMIN_, ERR_FORBIDDEN},
+	    {"ListMyBookings", ANON, ERR_UNAUTHENTICATED},
+	    {"ListMyBookings", ADMIN_, ERR_FORBIDDEN},
+	    {"ListMyBookings", CLIENT_B, 0},
+	    {"GetBooking", ANON, ERR_UNAUTHENTICATED},
+	    {"GetBooking", CLIENT_B, ERR_NOT_FOUND},
+	    {"GetBooking", OTHER_PRACTITIONER, ERR_NOT_FOUND},
+	    {"GetBooking", ADMIN_, ERR_NOT_FOUND},
+	    {"GetBooking", CLIENT_A, 0},
+	    {"GetBooking", PRACTITIONER, 0},
+	    {"CancelBooking", ANON, ERR_UNAUTHENTICATED},
+	    {"CancelBooking", CLIENT_B, ERR_NOT_FOUND},
+	    {"CancelBooking", OTHER_PRACTITIONER, ERR_NOT_FOUND},
+	    {"RescheduleBooking", CLIENT_B, ERR_NOT_FOUND},
+	    {"RescheduleBooking", OTHER_PRACTITIONER, ERR_NOT_FOUND},
+	    {"CompleteBooking", CLIENT_A, ERR_FORBIDDEN},
+	    {"CompleteBooking", OTHER_PRACTITIONER, ERR_NOT_FOUND},
+	    {"NoShowBooking", CLIENT_A, ERR_FORBIDDEN},
+	    {"NoShowBooking", CLIENT_B, ERR_NOT_FOUND},
+	    {"ListClients", ANON, ERR_UNAUTHENTICATED},
+	    {"ListClients", CLIENT_A, ERR_FORBIDDEN},
+	    {"ListClients", PRACTITIONER, 0},
+	    {"GetClient", OTHER_PRACTITIONER, ERR_NOT_FOUND},
+	    {"GetClient", CLIENT_A, ERR_FORBIDDEN},
+	    {"GetClient", PRACTITIONER, 0},
+	    {"UpdateClient", OTHER_PRACTITIONER, ERR_NOT_FOUND},
+	    {"UpdateClient", CLIENT_A, ERR_FORBIDDEN},
+	    {"DeleteClient", OTHER_PRACTITIONER, ERR_NOT_FOUND},
+	    {"DeleteClient", CLIENT_A, ERR_FORBIDDEN},
+	    {"ReplaceBusy", ANON, ERR_FORBIDDEN},
+	    {"ReplaceBusy", PRACTITIONER, ERR_FORBIDDEN},
+	    {"ReplaceBusy", ADMIN_, ERR_FORBIDDEN},
+	    {"ReplaceBusy", SERVICE_, 0},
+	    {"Export", CLIENT_A, ERR_FORBIDDEN},
+	    {"Export", PRACTITIONER, ERR_FORBIDDEN},
+	    {"Export", SERVICE_, 0},
+	    {"Erase", CLIENT_A, ERR_FORBIDDEN},
+	    {"Erase", PRACTITIONER, ERR_FORBIDDEN},
+	    {"Sweep", CLIENT_A, ERR_FORBIDDEN},
+	    {"Sweep", PRACTITIONER, ERR_FORBIDDEN},
 	};
 	Creneau__V1__ListMyOfferingsRequest lmo =
-		CRENEAU__V1__LIST_MY_OFFERINGS_REQUEST__INIT;
+	    CRENEAU__V1__LIST_MY_OFFERINGS_REQUEST__INIT;
 	Creneau__V1__ListPractitionerOfferingsRequest lpo =
-		CRENEAU__V1__LIST_PRACTITIONER_OFFERINGS_REQUEST__INIT;
+	    CRENEAU__V1__LIST_PRACTITIONER_OFFERINGS_REQUEST__INIT;
 	Creneau__V1__CreateOfferingRequest co =
-		CRENEAU__V1__CREATE_OFFERING_REQUEST__INIT;
+	    CRENEAU__V1__CREATE_OFFERING_REQUEST__INIT;
 	Creneau__V1__UpdateOfferingRequest uo =
-		CRENEAU__V1__UPDATE_OFFERING_REQUEST__INIT;
+	    CRENEAU__V1__UPDATE_OFFERING_REQUEST__INIT;
 	Creneau__V1__DeleteOfferingRequest dof =
-		CRENEAU__V1__DELETE_OFFERING_REQUEST__INIT;
+	    CRENEAU__V1__DELETE_OFFERING_REQUEST__INIT;
 	Creneau__V1__GetScheduleRequest gs =
-		CRENEAU__V1__GET_SCHEDULE_REQUEST__INIT;
+	    CRENEAU__V1__GET_SCHEDULE_REQUEST__INIT;
 	Creneau__V1__Schedule ps = CRENEAU__V1__SCHEDULE__INIT;
 	Creneau__V1__ListOverridesRequest lo =
-		CRENEAU__V1__LIST_OVERRIDES_REQUEST__INIT;
+	    CRENEAU__V1__LIST_OVERRIDES_REQUEST__INIT;
 	Creneau__V1__CreateOverrideRequest cov =
-		CRENEAU__V1__CREATE_OVERRIDE_REQUEST__INIT;
+	    CRENEAU__V1__CREATE_OVERRIDE_REQUEST__INIT;
 	Creneau__V1__DeleteOverrideRequest dov =
-		CRENEAU__V1__DELETE_OVERRIDE_REQUEST__INIT;
+	    CRENEAU__V1__DELETE_OVERRIDE_REQUEST__INIT;
 	Creneau__V1__GetAvailabilityRequest ga =
-		CRENEAU__V1__GET_AVAILABILITY_REQUEST__INIT;
+	    CRENEAU__V1__GET_AVAILABILITY_REQUEST__INIT;
 	Creneau__V1__CreateBookingRequest cb =
-		CRENEAU__V1__CREATE_BOOKING_REQUEST__INIT;
+	    CRENEAU__V1__CREATE_BOOKING_REQUEST__INIT;
 	Creneau__V1__ListMyBookingsRequest lb =
-		CRENEAU__V1__LIST_MY_BOOKINGS_REQUEST__INIT;
+	    CRENEAU__V1__LIST_MY_BOOKINGS_REQUEST__INIT;
 	Creneau__V1__BookingIdRequest bid =
-		CRENEAU__V1__BOOKING_ID_REQUEST__INIT;
+	    CRENEAU__V1__BOOKING_ID_REQUEST__INIT;
 	Creneau__V1__CancelBookingRequest cab =
-		CRENEAU__V1__CANCEL_BOOKING_REQUEST__INIT;
+	    CRENEAU__V1__CANCEL_BOOKING_REQUEST__INIT;
 	Creneau__V1__RescheduleBookingRequest rb =
-		CRENEAU__V1__RESCHEDULE_BOOKING_REQUEST__INIT;
+	    CRENEAU__V1__RESCHEDULE_BOOKING_REQUEST__INIT;
 	Creneau__V1__ListClientsRequest lc =
-		CRENEAU__V1__LIST_CLIENTS_REQUEST__INIT;
+	    CRENEAU__V1__LIST_CLIENTS_REQUEST__INIT;
 	Creneau__V1__ClientIdRequest cid = CRENEAU__V1__CLIENT_ID_REQUEST__INIT;
 	Creneau__V1__UpdateClientRequest uc =
-		CRENEAU__V1__UPDATE_CLIENT_REQUEST__INIT;
+	    CRENEAU__V1__UPDATE_CLIENT_REQUEST__INIT;
 	Creneau__V1__ReplaceBusyRequest rbu =
-		CRENEAU__V1__REPLACE_BUSY_REQUEST__INIT;
+	    CRENEAU__V1__REPLACE_BUSY_REQUEST__INIT;
 	Creneau__V1__Subject subj = CRENEAU__V1__SUBJECT__INIT;
 	Creneau__V1__ExportRequest ex = CRENEAU__V1__EXPORT_REQUEST__INIT;
 	Creneau__V1__EraseRequest er = CRENEAU__V1__ERASE_REQUEST__INIT;
@@ -631,32 +631,32 @@ static void authorisation_table(void **state)
 		const char *method;
 		const ProtobufCMessage *req;
 	} reqs[] = {
-		{"ListMyOfferings", &lmo.base},
-		{"ListPractitionerOfferings", &lpo.base},
-		{"CreateOffering", &co.base},
-		{"UpdateOffering", &uo.base},
-		{"DeleteOffering", &dof.base},
-		{"GetSchedule", &gs.base},
-		{"PutSchedule", &ps.base},
-		{"ListOverrides", &lo.base},
-		{"CreateOverride", &cov.base},
-		{"DeleteOverride", &dov.base},
-		{"GetAvailability", &ga.base},
-		{"CreateBooking", &cb.base},
-		{"ListMyBookings", &lb.base},
-		{"GetBooking", &bid.base},
-		{"CancelBooking", &cab.base},
-		{"RescheduleBooking", &rb.base},
-		{"CompleteBooking", &bid.base},
-		{"NoShowBooking", &bid.base},
-		{"ListClients", &lc.base},
-		{"GetClient", &cid.base},
-		{"UpdateClient", &uc.base},
-		{"DeleteClient", &cid.base},
-		{"ReplaceBusy", &rbu.base},
-		{"Export", &ex.base},
-		{"Erase", &er.base},
-		{"Sweep", &sw.base},
+	    {"ListMyOfferings", &lmo.base},
+	    {"ListPractitionerOfferings", &lpo.base},
+	    {"CreateOffering", &co.base},
+	    {"UpdateOffering", &uo.base},
+	    {"DeleteOffering", &dof.base},
+	    {"GetSchedule", &gs.base},
+	    {"PutSchedule", &ps.base},
+	    {"ListOverrides", &lo.base},
+	    {"CreateOverride", &cov.base},
+	    {"DeleteOverride", &dov.base},
+	    {"GetAvailability", &ga.base},
+	    {"CreateBooking", &cb.base},
+	    {"ListMyBookings", &lb.base},
+	    {"GetBooking", &bid.base},
+	    {"CancelBooking", &cab.base},
+	    {"RescheduleBooking", &rb.base},
+	    {"CompleteBooking", &bid.base},
+	    {"NoShowBooking", &bid.base},
+	    {"ListClients", &lc.base},
+	    {"GetClient", &cid.base},
+	    {"UpdateClient", &uc.base},
+	    {"DeleteClient", &cid.base},
+	    {"ReplaceBusy", &rbu.base},
+	    {"Export", &ex.base},
+	    {"Erase", &er.base},
+	    {"Sweep", &sw.base},
 	};
 	size_t n_methods;
 	const struct rpc_method *methods = handlers_methods(&n_methods);
@@ -679,7 +679,7 @@ static void authorisation_table(void **state)
 	co.location = "video";
 	uo.id = offering_id;
 	uo.title_present_case =
-		CRENEAU__V1__UPDATE_OFFERING_REQUEST__TITLE_PRESENT_TITLE;
+	    CRENEAU__V1__UPDATE_OFFERING_REQUEST__TITLE_PRESENT_TITLE;
 	uo.title = "Réflexologie";
 	dof.id = offering_id;
 	cov.date = "2030-01-01";
@@ -701,7 +701,7 @@ static void authorisation_table(void **state)
 	cid.id = record_id;
 	uc.id = record_id;
 	uc.notes_present_case =
-		CRENEAU__V1__UPDATE_CLIENT_REQUEST__NOTES_PRESENT_NOTES;
+	    CRENEAU__V1__UPDATE_CLIENT_REQUEST__NOTES_PRESENT_NOTES;
 	uc.notes = "prefers mornings";
 	rbu.practitioner_id = PRACT;
 	rbu.source = "google";
@@ -753,25 +753,225 @@ static void export_holds_what_booking_knows(void **state)
 	assert_non_null(strstr(r->document, booking_id));
 }
 
+static void endings_busy_and_privacy(void **state)
+{
+	Creneau__V1__BookingIdRequest g = CRENEAU__V1__BOOKING_ID_REQUEST__INIT;
+	Creneau__V1__ReplaceBusyRequest rb =
+	    CRENEAU__V1__REPLACE_BUSY_REQUEST__INIT;
+	Creneau__V1__BusyInterval iv = CRENEAU__V1__BUSY_INTERVAL__INIT;
+	Creneau__V1__BusyInterval *ivp = &iv;
+	Creneau__V1__SweepRequest sw = CRENEAU__V1__SWEEP_REQUEST__INIT;
+	Creneau__V1__Subject subj = CRENEAU__V1__SUBJECT__INIT;
+	Creneau__V1__EraseRequest er = CRENEAU__V1__ERASE_REQUEST__INIT;
+	Creneau__V1__EraseReply *erased;
+	Creneau__V1__SweepReply *swept;
+	Creneau__V1__Booking *b, *done;
+	Creneau__V1__Availability *a;
+	struct rpc_error err;
+	char start[INSTANT_TEXT], from[INSTANT_TEXT], to[INSTANT_TEXT];
+
+	if (!pg)
+		skip();
+	/* a booking that has begun: the practitioner closes it */
+	nth_slot(30, 0, start);
+	assert_int_equal(create_booking(CLIENT_B, start, NULL, NULL, &b, NULL),
+			 0);
+	g.id = b->id;
+	assert_int_equal(call(PRACTITIONER, "NoShowBooking", &g.base,
+			      &creneau__v1__booking__descriptor, NULL, &err),
+			 ERR_RULE);
+	assert_string_equal(err.error_code, "booking_not_started");
+	exec_sql(db, "UPDATE bookings SET start_at = start_at - interval "
+		     "'4 days', end_at = end_at - interval '4 days', blocked = "
+		     "tstzrange(lower(blocked) - interval '4 days', "
+		     "upper(blocked) - interval '4 days')");
+	assert_int_equal(call(PRACTITIONER, "NoShowBooking", &g.base,
+			      &creneau__v1__booking__descriptor,
+			      (ProtobufCMessage **)&done, NULL),
+			 0);
+	assert_string_equal(done->status, "no_show");
+	assert_int_equal(call(PRACTITIONER, "CompleteBooking", &g.base,
+			      &creneau__v1__booking__descriptor, NULL, &err),
+			 ERR_RULE);
+	assert_string_equal(err.error_code, "booking_not_confirmed");
+	g.id = booking_id; /* moved four days back too: now begun */
+	assert_int_equal(call(PRACTITIONER, "CompleteBooking", &g.base,
+			      &creneau__v1__booking__descriptor,
+			      (ProtobufCMessage **)&done, NULL),
+			 0);
+	assert_string_equal(done->status, "completed");
+	assert_int_equal(query_long("SELECT count(*) FROM events_outbox WHERE "
+				    "topic IN ('booking.completed', "
+				    "'booking.no_show')"),
+			 2);
+	/* calendar-sync's busy intervals hide slots */
+	nth_slot(50, 0, start);
+	assert_int_equal(instant_parse(start, &iv.start_ms), 0);
+	iv.end_ms = iv.start_ms + 3600000;
+	rb.practitioner_id = PRACT;
+	rb.source = "google";
+	rb.window_start_ms = iv.start_ms - AVAIL_DAY_MS;
+	rb.window_end_ms = iv.start_ms + AVAIL_DAY_MS;
+	rb.intervals = &ivp;
+	rb.n_intervals = 1;
+	assert_int_equal(call(SERVICE_, "ReplaceBusy", &rb.base,
+			      &creneau__v1__replace_busy_reply__descriptor,
+			      NULL, NULL),
+			 0);
+	instant_format(iv.start_ms - 3600000, from);
+	instant_format(iv.end_ms + 3600000, to);
+	a = availability(from, to);
+	for (size_t i = 0; i < a->n_slots; i++) {
+		int64_t s;
+
+		assert_int_equal(instant_parse(a->slots[i]->start, &s), 0);
+		assert_false(s > iv.start_ms - 3600000 && s < iv.end_ms);
+	}
+	rb.window_end_ms = rb.window_start_ms;
+	assert_int_equal(call(SERVICE_, "ReplaceBusy", &rb.base,
+			      &creneau__v1__replace_busy_reply__descriptor,
+			      NULL, &err),
+			 ERR_INVALID);
+	/* Sweep knows one category; Erase forgets a practitioner */
+	sw.category = "connection_log";
+	assert_int_equal(call(SERVICE_, "Sweep", &sw.base,
+			      &creneau__v1__sweep_reply__descriptor, NULL,
+			      &err),
+			 ERR_INVALID);
+	sw.category = "appointments";
+	sw.cutoff_ms = instant_now_ms();
+	assert_int_equal(call(SERVICE_, "Sweep", &sw.base,
+			      &creneau__v1__sweep_reply__descriptor,
+			      (ProtobufCMessage **)&swept, NULL),
+			 0);
+	assert_int_equal(swept->erased, 2);
+	subj.account_id = PRACT;
+	er.subject = &subj;
+	assert_int_equal(call(SERVICE_, "Erase", &er.base,
+			      &creneau__v1__erase_reply__descriptor,
+			      (ProtobufCMessage **)&erased, NULL),
+			 0);
+	assert_true(erased->erased >= 3);
+	assert_int_equal(query_long("SELECT count(*) FROM schedules"), 0);
+	assert_int_equal(query_long("SELECT count(*) FROM clients"), 0);
+	assert_int_equal(query_long("SELECT count(*) FROM busy_intervals"), 0);
+}
+
+static void bad_input_changes_nothing(void **state)
+{
+	Creneau__V1__CreateOverrideRequest ov =
+	    CRENEAU__V1__CREATE_OVERRIDE_REQUEST__INIT;
+	Creneau__V1__TimeInterval t1 = CRENEAU__V1__TIME_INTERVAL__INIT;
+	Creneau__V1__TimeInterval t2 = CRENEAU__V1__TIME_INTERVAL__INIT;
+	Creneau__V1__TimeInterval *ts[] = {&t1, &t2};
+	Creneau__V1__UpdateOfferingRequest uo =
+	    CRENEAU__V1__UPDATE_OFFERING_REQUEST__INIT;
+	Creneau__V1__GetAvailabilityRequest ga =
+	    CRENEAU__V1__GET_AVAILABILITY_REQUEST__INIT;
+	Creneau__V1__Availability *far;
+	static const struct {
+		const char *date;
+		bool closed;
+		size_t n;
+		const char *s1, *e1, *s2, *e2;
+		const char *field;
+	} overrides[] = {
+	    {"2027-02-30", true, 0, NULL, NULL, NULL, NULL, "date"},
+	    {"2027-03-01", true, 1, "09:00", "10:00", NULL, NULL, "intervals"},
+	    {"2027-03-01", false, 0, NULL, NULL, NULL, NULL, "intervals"},
+	    {"2027-03-01", false, 1, "10:00", "09:00", NULL, NULL,
+	     "intervals[0]"},
+	    {"2027-03-01", false, 2, "09:00", "11:00", "10:00", "12:00",
+	     "intervals[1]"},
+	    {"2027-03-01", false, 1, "09:00", "25:00", NULL, NULL,
+	     "intervals[0]"},
+	};
+	struct rpc_error err;
+
+	if (!pg)
+		skip();
+	for (size_t i = 0; i < sizeof(overrides) / sizeof(overrides[0]); i++) {
+		ov.date = (char *)overrides[i].date;
+		ov.closed = overrides[i].closed;
+		ov.intervals = ts;
+		ov.n_intervals = overrides[i].n;
+		t1.start = (char *)overrides[i].s1;
+		t1.end = (char *)overrides[i].e1;
+		t2.start = (char *)overrides[i].s2;
+		t2.end = (char *)overrides[i].e2;
+		assert_int_equal(
+		    call(PRACTITIONER, "CreateOverride", &ov.base,
+			 &creneau__v1__schedule_override__descriptor, NULL,
+			 &err),
+		    ERR_INVALID);
+		assert_string_equal(err.field, overrides[i].field);
+	}
+	uo.id = offering_id;
+	uo.duration_min_present_case =
+	    CRENEAU__V1__UPDATE_OFFERING_REQUEST__DURATION_MIN_PRESENT_DURATION_MIN;
+	uo.duration_min = 481;
+	assert_int_equal(call(PRACTITIONER, "UpdateOffering", &uo.base,
+			      &creneau__v1__offering__descriptor, NULL, &err),
+			 ERR_INVALID);
+	assert_string_equal(err.field, "duration_min");
+	ga.id = PRACT;
+	ga.offering = offering_id;
+	ga.from = "2027-01-01T00:00:00Z";
+	ga.to = "2027-03-05T00:00:00Z"; /* 63 days */
+	assert_int_equal(call(ANON, "GetAvailability", &ga.base,
+			      &creneau__v1__availability__descriptor, NULL,
+			      &err),
+			 ERR_INVALID);
+	assert_string_equal(err.field, "to");
+	/* far away windows and starts cost nothing and offer nothing */
+	ga.from = "9000-01-01T00:00:00Z";
+	ga.to = "9000-02-01T00:00:00Z";
+	assert_int_equal(call(ANON, "GetAvailability", &ga.base,
+			      &creneau__v1__availability__descriptor,
+			      (ProtobufCMessage **)&far, NULL),
+			 0);
+	assert_int_equal(far->n_slots, 0);
+	assert_int_equal(create_booking(CLIENT_B, "9000-01-03T10:00:00Z", NULL,
+					NULL, NULL, &err),
+			 ERR_RULE);
+	assert_string_equal(err.error_code, "slot_not_offered");
+	assert_int_equal(create_booking(CLIENT_B, "1990-01-01T10:00:00Z", NULL,
+					NULL, NULL, &err),
+			 ERR_RULE);
+	ga.offering = "not-an-id";
+	assert_int_equal(call(ANON, "GetAvailability", &ga.base,
+			      &creneau__v1__availability__descriptor, NULL,
+			      &err),
+			 ERR_INVALID);
+	assert_string_equal(err.field, "offering");
+	assert_int_equal(query_long("SELECT count(*) FROM schedule_overrides"),
+			 0);
+	assert_int_equal(query_long("SELECT count(*) FROM offerings WHERE "
+				    "duration_min = 60"),
+			 1);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		T(booking_rules_hold),
-		T(cancel_frees_and_deadline_holds),
-		T(reschedule_is_atomic),
-		T(suspended_practitioner_takes_no_booking),
-		T(deleted_client_keeps_the_practitioners_record),
-		T(authorisation_table),
-		T(export_holds_what_booking_knows),
+	    T(booking_rules_hold),
+	    T(cancel_frees_and_deadline_holds),
+	    T(reschedule_is_atomic),
+	    T(suspended_practitioner_takes_no_booking),
+	    T(deleted_client_keeps_the_practitioners_record),
+	    T(authorisation_table),
+	    T(export_holds_what_booking_knows),
+	    T(endings_busy_and_privacy),
+	    T(bad_input_changes_nothing),
 	};
 #undef T
 	const char *ci = getenv("CI");
 	int rc;
 
 	if (secure_init() ||
-	    log_init("test_handlers", getenv("CRENEAU_TEST_LOG") ? "debug"
-								 : "err"))
+	    log_init("test_handlers",
+		     getenv("CRENEAU_TEST_LOG") ? "debug" : "err"))
 		return 1;
 	secure_random(key, sizeof(key));
 	pg = getenv("CRENEAU_TEST_PG");

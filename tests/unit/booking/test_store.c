@@ -1,4 +1,5 @@
-/* test_store.c - booking's store against a real PostgreSQL (CRENEAU_TEST_PG): no double booking, ever. */
+/* test_store.c - booking's store against a real PostgreSQL (CRENEAU_TEST_PG):
+ * no double booking, ever. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,9 +23,9 @@
 extern const struct db_migration booking_core_migrations[];
 extern const size_t booking_core_migrations_count;
 
-#define RACERS 64
+#define RACERS	     64
 #define PRACTITIONER "11111111-1111-4111-8111-111111111111"
-#define CLIENT "22222222-2222-4222-8222-222222222222"
+#define CLIENT	     "22222222-2222-4222-8222-222222222222"
 
 static const char *pg;
 static struct db *admin;
@@ -91,15 +92,14 @@ static int setup(void **state)
 			 0);
 	for (int i = 0; i < 7; i++)
 		week[i] = (struct avail_weekly){i + 1, 9 * 60, 17 * 60};
-	assert_int_equal(store_schedule_put(db, PRACTITIONER, "Europe/Paris",
-					    0, 730, 15, 1440, week, 7),
+	assert_int_equal(store_schedule_put(db, PRACTITIONER, "Europe/Paris", 0,
+					    730, 15, 1440, week, 7),
 			 0);
 	assert_int_equal(store_account_upsert(db, CLIENT, "client",
-					       "ana@example.org", "Ana",
-					       "Martin", "+33600000000"),
+					      "ana@example.org", "Ana",
+					      "Martin", "+33600000000"),
 			 0);
-	assert_int_equal(store_account_set_verified(db, CLIENT, "client",
-						    NULL),
+	assert_int_equal(store_account_set_verified(db, CLIENT, "client", NULL),
 			 0);
 	arena = arena_new(0);
 	assert_non_null(arena);
@@ -119,11 +119,10 @@ static int teardown(void **state)
 	return 0;
 }
 
-static Creneau__V1__Offering *make_offering(int duration, int before,
-					    int after)
+static Creneau__V1__Offering *make_offering(int duration, int before, int after)
 {
 	Creneau__V1__CreateOfferingRequest req =
-		CRENEAU__V1__CREATE_OFFERING_REQUEST__INIT;
+	    CRENEAU__V1__CREATE_OFFERING_REQUEST__INIT;
 	Creneau__V1__Offering *o = NULL;
 
 	req.title = "Séance de sophrologie";
@@ -135,9 +134,8 @@ static Creneau__V1__Offering *make_offering(int duration, int before,
 	req.buffer_after_min = after;
 	req.location = "office";
 	req.idempotency_key = "";
-	assert_int_equal(store_offering_create(db, arena, PRACTITIONER, &req,
-					       &o),
-			 0);
+	assert_int_equal(
+	    store_offering_create(db, arena, PRACTITIONER, &req, &o), 0);
 	return o;
 }
 
@@ -146,13 +144,13 @@ static int book(struct db *d, struct arena *a, const char *client,
 		const char *key, Creneau__V1__Booking **out)
 {
 	struct store_new_booking nb = {
-		.practitioner_id = PRACTITIONER,
-		.client_id = client,
-		.offering = o,
-		.start_ms = at(start),
-		.note = "first visit",
-		.idempotency_key = key,
-		.request_hash = "hash",
+	    .practitioner_id = PRACTITIONER,
+	    .client_id = client,
+	    .offering = o,
+	    .start_ms = at(start),
+	    .note = "first visit",
+	    .idempotency_key = key,
+	    .request_hash = "hash",
 	};
 	Creneau__V1__Booking *b = NULL;
 	int rc = db_begin(d);
@@ -177,27 +175,27 @@ static size_t slots(const Creneau__V1__Offering *o, const char *from,
 	struct avail_query q;
 	size_t n;
 
-	assert_int_equal(store_avail_load(db, arena, PRACTITIONER, at(from),
-					  at(to), exclude, &in),
+	assert_int_equal(store_avail_load(db, arena, PRACTITIONER, NULL,
+					  at(from), at(to), exclude, &in),
 			 0);
 	q = (struct avail_query){
-		.from_ms = at(from),
-		.to_ms = at(to),
-		.now_ms = at("2027-01-01T00:00:00Z"),
-		.min_notice_min = in.min_notice_min,
-		.horizon_days = in.horizon_days,
-		.step_min = in.slot_step_min,
-		.duration_min = o->duration_min,
-		.buffer_before_min = o->buffer_before_min,
-		.buffer_after_min = o->buffer_after_min,
-		.weekly = in.weekly,
-		.n_weekly = in.n_weekly,
-		.overrides = in.overrides,
-		.n_overrides = in.n_overrides,
-		.zone = in.zone,
-		.n_zone = in.n_zone,
-		.busy = in.busy,
-		.n_busy = in.n_busy,
+	    .from_ms = at(from),
+	    .to_ms = at(to),
+	    .now_ms = at("2027-01-01T00:00:00Z"),
+	    .min_notice_min = in.min_notice_min,
+	    .horizon_days = in.horizon_days,
+	    .step_min = in.slot_step_min,
+	    .duration_min = o->duration_min,
+	    .buffer_before_min = o->buffer_before_min,
+	    .buffer_after_min = o->buffer_after_min,
+	    .weekly = in.weekly,
+	    .n_weekly = in.n_weekly,
+	    .overrides = in.overrides,
+	    .n_overrides = in.n_overrides,
+	    .zone = in.zone,
+	    .n_zone = in.n_zone,
+	    .busy = in.busy,
+	    .n_busy = in.n_busy,
 	};
 	assert_int_equal(avail_compute(&q, arena, starts, &n), 0);
 	return n;
@@ -263,8 +261,8 @@ static void *race(void *arg)
 		return NULL;
 	}
 	pthread_barrier_wait(r->go);
-	r->rc = book(d, a, r->client, r->offering, "2027-02-01T09:00:00Z",
-		     NULL, NULL);
+	r->rc = book(d, a, r->client, r->offering, "2027-02-01T09:00:00Z", NULL,
+		     NULL);
 	db_close(d);
 	arena_free(a);
 	return NULL;
@@ -286,9 +284,8 @@ static void sixty_four_racers_one_winner(void **state)
 		racers[i] = (struct racer){.offering = o, .go = &go};
 		snprintf(racers[i].client, sizeof(racers[i].client),
 			 "33333333-3333-4333-8333-%012d", i);
-		assert_int_equal(pthread_create(&threads[i], NULL, race,
-						&racers[i]),
-				 0);
+		assert_int_equal(
+		    pthread_create(&threads[i], NULL, race, &racers[i]), 0);
 	}
 	for (int i = 0; i < RACERS; i++) {
 		pthread_join(threads[i], NULL);
@@ -322,20 +319,20 @@ static void buffers_block_their_neighbours(void **state)
 	assert_int_equal(book(db, arena, CLIENT, with_buffer,
 			      "2027-02-01T09:00:00Z", NULL, NULL),
 			 0);
-	assert_int_equal(book(db, arena, CLIENT, plain, "2027-02-01T10:00:00Z",
-			      NULL, NULL),
-			 ERR_CONFLICT);
-	assert_int_equal(book(db, arena, CLIENT, plain, "2027-02-01T08:00:00Z",
-			      NULL, NULL),
-			 0);
+	assert_int_equal(
+	    book(db, arena, CLIENT, plain, "2027-02-01T10:00:00Z", NULL, NULL),
+	    ERR_CONFLICT);
+	assert_int_equal(
+	    book(db, arena, CLIENT, plain, "2027-02-01T08:00:00Z", NULL, NULL),
+	    0);
 	n = slots(plain, "2027-02-01T00:00:00Z", "2027-02-02T00:00:00Z", NULL,
 		  &v);
 	assert_false(has_start(v, n, "2027-02-01T10:00:00Z"));
 	assert_true(has_start(v, n, "2027-02-01T10:15:00Z"));
 	assert_false(has_start(v, n, "2027-02-01T08:00:00Z"));
-	assert_int_equal(book(db, arena, CLIENT, plain, "2027-02-01T10:15:00Z",
-			      NULL, NULL),
-			 0);
+	assert_int_equal(
+	    book(db, arena, CLIENT, plain, "2027-02-01T10:15:00Z", NULL, NULL),
+	    0);
 }
 
 static void cancelling_frees_the_slot(void **state)
@@ -349,9 +346,8 @@ static void cancelling_frees_the_slot(void **state)
 	if (!pg)
 		skip();
 	o = make_offering(45, 0, 0);
-	assert_int_equal(book(db, arena, CLIENT, o, "2027-02-02T09:00:00Z",
-			      NULL, &b),
-			 0);
+	assert_int_equal(
+	    book(db, arena, CLIENT, o, "2027-02-02T09:00:00Z", NULL, &b), 0);
 	assert_string_equal(b->status, "confirmed");
 	assert_string_equal(b->start, "2027-02-02T09:00:00Z");
 	assert_string_equal(b->end, "2027-02-02T09:45:00Z");
@@ -361,8 +357,7 @@ static void cancelling_frees_the_slot(void **state)
 	assert_int_equal(store_booking_cancel(db, b->id, "client", "ill"), 0);
 	assert_int_equal(store_booking_cancel(db, b->id, "client", "again"),
 			 ERR_NOT_FOUND);
-	assert_int_equal(store_booking_get(db, arena, b->id, false, &again,
-					   &m),
+	assert_int_equal(store_booking_get(db, arena, b->id, false, &again, &m),
 			 0);
 	assert_string_equal(again->status, "cancelled");
 	assert_string_equal(again->cancelled_by, "client");
@@ -370,9 +365,8 @@ static void cancelling_frees_the_slot(void **state)
 	assert_true(again->cancelled_at[0] != 0);
 	n = slots(o, "2027-02-02T00:00:00Z", "2027-02-03T00:00:00Z", NULL, &v);
 	assert_true(has_start(v, n, "2027-02-02T09:00:00Z"));
-	assert_int_equal(book(db, arena, CLIENT, o, "2027-02-02T09:00:00Z",
-			      NULL, NULL),
-			 0);
+	assert_int_equal(
+	    book(db, arena, CLIENT, o, "2027-02-02T09:00:00Z", NULL, NULL), 0);
 }
 
 static void moving_is_atomic(void **state)
@@ -385,12 +379,10 @@ static void moving_is_atomic(void **state)
 	if (!pg)
 		skip();
 	o = make_offering(60, 0, 0);
-	assert_int_equal(book(db, arena, CLIENT, o, "2027-02-03T09:00:00Z",
-			      NULL, &a),
-			 0);
-	assert_int_equal(book(db, arena, CLIENT, o, "2027-02-03T10:00:00Z",
-			      NULL, &b),
-			 0);
+	assert_int_equal(
+	    book(db, arena, CLIENT, o, "2027-02-03T09:00:00Z", NULL, &a), 0);
+	assert_int_equal(
+	    book(db, arena, CLIENT, o, "2027-02-03T10:00:00Z", NULL, &b), 0);
 	/* onto the other booking: refused, and the old slot is still held */
 	assert_int_equal(store_booking_move(db, a->id,
 					    at("2027-02-03T10:30:00Z"),
@@ -404,8 +396,7 @@ static void moving_is_atomic(void **state)
 					    at("2027-02-03T08:30:00Z"),
 					    at("2027-02-03T09:30:00Z")),
 			 0);
-	n = slots(o, "2027-02-03T00:00:00Z", "2027-02-04T00:00:00Z", a->id,
-		  &v);
+	n = slots(o, "2027-02-03T00:00:00Z", "2027-02-04T00:00:00Z", a->id, &v);
 	assert_true(has_start(v, n, "2027-02-03T09:00:00Z"));
 	assert_false(has_start(v, n, "2027-02-03T10:00:00Z"));
 	assert_int_equal(store_booking_move(db, a->id,
@@ -426,21 +417,19 @@ static void idempotency_key_finds_the_booking(void **state)
 	if (!pg)
 		skip();
 	o = make_offering(30, 0, 0);
-	assert_int_equal(book(db, arena, CLIENT, o, "2027-02-04T09:00:00Z",
-			      "key-1", &b),
-			 0);
-	assert_int_equal(store_booking_by_key(db, arena, CLIENT, "key-1",
-					      &again, &hash),
-			 0);
+	assert_int_equal(
+	    book(db, arena, CLIENT, o, "2027-02-04T09:00:00Z", "key-1", &b), 0);
+	assert_int_equal(
+	    store_booking_by_key(db, arena, CLIENT, "key-1", &again, &hash), 0);
 	assert_string_equal(again->id, b->id);
 	assert_string_equal(hash, "hash");
 	/* the same key again cannot make a second booking */
-	assert_int_equal(book(db, arena, CLIENT, o, "2027-02-04T11:00:00Z",
-			      "key-1", NULL),
-			 ERR_CONFLICT);
-	assert_int_equal(store_booking_by_key(db, arena, CLIENT, "key-2",
-					      &again, &hash),
-			 ERR_NOT_FOUND);
+	assert_int_equal(
+	    book(db, arena, CLIENT, o, "2027-02-04T11:00:00Z", "key-1", NULL),
+	    ERR_CONFLICT);
+	assert_int_equal(
+	    store_booking_by_key(db, arena, CLIENT, "key-2", &again, &hash),
+	    ERR_NOT_FOUND);
 }
 
 static void client_file_copy_and_erasure(void **state)
@@ -455,12 +444,10 @@ static void client_file_copy_and_erasure(void **state)
 	if (!pg)
 		skip();
 	o = make_offering(30, 0, 0);
-	assert_int_equal(book(db, arena, CLIENT, o, "2027-02-05T09:00:00Z",
-			      NULL, &past),
-			 0);
-	assert_int_equal(book(db, arena, CLIENT, o, "2027-02-05T10:00:00Z",
-			      NULL, &next),
-			 0);
+	assert_int_equal(
+	    book(db, arena, CLIENT, o, "2027-02-05T09:00:00Z", NULL, &past), 0);
+	assert_int_equal(
+	    book(db, arena, CLIENT, o, "2027-02-05T10:00:00Z", NULL, &next), 0);
 	/* one record for two bookings: a copy of the account at that time */
 	assert_int_equal(store_clients_list(db, arena, PRACTITIONER, 50, NULL,
 					    &items, &n, &more),
@@ -479,23 +466,22 @@ static void client_file_copy_and_erasure(void **state)
 		     "'3 years', end_at = end_at - interval '3 years', "
 		     "blocked = tstzrange(lower(blocked) - interval '3 years',"
 		     " upper(blocked) - interval '3 years')");
-	assert_int_equal(store_client_delete(db, "44444444-4444-4444-8444-"
-						 "444444444444",
+	assert_int_equal(store_client_delete(db,
+					     "44444444-4444-4444-8444-"
+					     "444444444444",
 					     items[0]->id),
 			 ERR_NOT_FOUND);
 	assert_int_equal(store_client_delete(db, PRACTITIONER, items[0]->id),
 			 0);
-	assert_int_equal(store_booking_get(db, arena, past->id, false, &seen,
-					   &m),
-			 0);
+	assert_int_equal(
+	    store_booking_get(db, arena, past->id, false, &seen, &m), 0);
 	assert_null(seen->client);
 	assert_false(m.has_client_record);
 	assert_string_equal(seen->note, "");
 	assert_int_equal(query_long("SELECT count(*) FROM clients"), 0);
 	/* a later booking makes a fresh copy */
-	assert_int_equal(book(db, arena, CLIENT, o, "2027-03-05T10:00:00Z",
-			      NULL, NULL),
-			 0);
+	assert_int_equal(
+	    book(db, arena, CLIENT, o, "2027-03-05T10:00:00Z", NULL, NULL), 0);
 	assert_int_equal(query_long("SELECT count(*) FROM clients"), 1);
 }
 
@@ -508,16 +494,13 @@ static void account_deletion_keeps_the_practitioners_record(void **state)
 	if (!pg)
 		skip();
 	o = make_offering(30, 0, 0);
-	assert_int_equal(book(db, arena, CLIENT, o, "2027-02-06T09:00:00Z",
-			      NULL, &b),
-			 0);
-	assert_int_equal(store_forget_account(db, CLIENT, &erased,
-					      &anonymised),
+	assert_int_equal(
+	    book(db, arena, CLIENT, o, "2027-02-06T09:00:00Z", NULL, &b), 0);
+	assert_int_equal(store_forget_account(db, CLIENT, &erased, &anonymised),
 			 0);
 	assert_true(anonymised >= 2);
-	assert_int_equal(store_booking_get(db, arena, b->id, false, &seen,
-					   NULL),
-			 0);
+	assert_int_equal(
+	    store_booking_get(db, arena, b->id, false, &seen, NULL), 0);
 	assert_string_equal(seen->client_id, "");
 	assert_non_null(seen->client);
 	assert_string_equal(seen->client->first_name, "Ana");
@@ -530,11 +513,11 @@ static void busy_intervals_replace_a_window(void **state)
 {
 	Creneau__V1__Offering *o;
 	struct avail_interval first[] = {
-		{at("2027-02-08T08:00:00Z"), at("2027-02-08T09:00:00Z")},
-		{at("2027-02-09T08:00:00Z"), at("2027-02-09T09:00:00Z")},
+	    {at("2027-02-08T08:00:00Z"), at("2027-02-08T09:00:00Z")},
+	    {at("2027-02-09T08:00:00Z"), at("2027-02-09T09:00:00Z")},
 	};
 	struct avail_interval second[] = {
-		{at("2027-02-08T13:00:00Z"), at("2027-02-08T14:00:00Z")},
+	    {at("2027-02-08T13:00:00Z"), at("2027-02-08T14:00:00Z")},
 	};
 	int64_t *v;
 	size_t n;
@@ -616,45 +599,72 @@ static void offerings_retire_when_booked(void **state)
 		skip();
 	used = make_offering(30, 0, 0);
 	unused = make_offering(30, 0, 0);
-	assert_int_equal(book(db, arena, CLIENT, used, "2027-02-12T09:00:00Z",
-			      NULL, NULL),
-			 0);
-	assert_int_equal(store_offering_delete(db, PRACTITIONER, used->id,
-					       &retired),
-			 0);
+	assert_int_equal(
+	    book(db, arena, CLIENT, used, "2027-02-12T09:00:00Z", NULL, NULL),
+	    0);
+	assert_int_equal(
+	    store_offering_delete(db, PRACTITIONER, used->id, &retired), 0);
 	assert_true(retired);
-	assert_int_equal(store_offering_delete(db, PRACTITIONER, unused->id,
-					       &retired),
-			 0);
+	assert_int_equal(
+	    store_offering_delete(db, PRACTITIONER, unused->id, &retired), 0);
 	assert_false(retired);
-	assert_int_equal(store_offerings_list(db, arena, PRACTITIONER, false,
-					      &items, &n),
-			 0);
+	assert_int_equal(
+	    store_offerings_list(db, arena, PRACTITIONER, false, &items, &n),
+	    0);
 	assert_int_equal(n, 0);
 	assert_int_equal(query_long("SELECT count(*) FROM offerings"), 1);
+}
+
+static void prepared_statements_recover(void **state)
+{
+	Creneau__V1__Offering *o;
+	int64_t *v;
+	size_t first, n;
+
+	if (!pg)
+		skip();
+	o = make_offering(60, 0, 0);
+	first =
+	    slots(o, "2027-02-15T00:00:00Z", "2027-02-16T00:00:00Z", NULL, &v);
+	assert_true(first > 0);
+	/* the session forgets its prepared statements (as after a
+	 * pgbouncer switch): the next calls still answer, then re-prepare */
+	exec_sql(db, "DEALLOCATE ALL");
+	for (int i = 0; i < 3; i++) {
+		n = slots(o, "2027-02-15T00:00:00Z", "2027-02-16T00:00:00Z",
+			  NULL, &v);
+		assert_int_equal(n, first);
+	}
+	/* inside a transaction the plain path is taken */
+	assert_int_equal(db_begin(db), 0);
+	n = slots(o, "2027-02-15T00:00:00Z", "2027-02-16T00:00:00Z", NULL, &v);
+	assert_int_equal(n, first);
+	db_rollback(db);
 }
 
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		T(zone_spans_come_from_postgresql),
-		T(sixty_four_racers_one_winner),
-		T(buffers_block_their_neighbours),
-		T(cancelling_frees_the_slot),
-		T(moving_is_atomic),
-		T(idempotency_key_finds_the_booking),
-		T(client_file_copy_and_erasure),
-		T(account_deletion_keeps_the_practitioners_record),
-		T(busy_intervals_replace_a_window),
-		T(overrides_and_schedule_round_trip),
-		T(offerings_retire_when_booked),
+	    T(zone_spans_come_from_postgresql),
+	    T(sixty_four_racers_one_winner),
+	    T(buffers_block_their_neighbours),
+	    T(cancelling_frees_the_slot),
+	    T(moving_is_atomic),
+	    T(idempotency_key_finds_the_booking),
+	    T(client_file_copy_and_erasure),
+	    T(account_deletion_keeps_the_practitioners_record),
+	    T(busy_intervals_replace_a_window),
+	    T(overrides_and_schedule_round_trip),
+	    T(offerings_retire_when_booked),
+	    T(prepared_statements_recover),
 	};
 #undef T
 	const char *ci = getenv("CI");
 	int rc;
 
-	if (log_init("test_store", getenv("CRENEAU_TEST_LOG") ? "debug" : "err"))
+	if (log_init("test_store",
+		     getenv("CRENEAU_TEST_LOG") ? "debug" : "err"))
 		return 1;
 	pg = getenv("CRENEAU_TEST_PG");
 	if (!pg || !*pg) {

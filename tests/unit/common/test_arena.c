@@ -1,4 +1,5 @@
-/* test_arena.c - unit tests of common/arena: alignment, growth, reset, protobuf. */
+/* test_arena.c - unit tests of common/arena: alignment, growth, reset,
+ * protobuf. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -165,11 +166,11 @@ static void test_protobuf_allocator(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_alignment_and_zeroing),
-		cmocka_unit_test(test_growth_past_a_block),
-		cmocka_unit_test(test_strings),
-		cmocka_unit_test(test_reset),
-		cmocka_unit_test(test_protobuf_allocator),
+	    cmocka_unit_test(test_alignment_and_zeroing),
+	    cmocka_unit_test(test_growth_past_a_block),
+	    cmocka_unit_test(test_strings),
+	    cmocka_unit_test(test_reset),
+	    cmocka_unit_test(test_protobuf_allocator),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

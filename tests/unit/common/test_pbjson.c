@@ -76,32 +76,32 @@ struct test_all {
 };
 
 static const ProtobufCEnumValue mode_values[] = {
-	{"LOCATION_MODE_UNSPECIFIED", "LOCATION_MODE_UNSPECIFIED", 0},
-	{"LOCATION_MODE_OFFICE", "LOCATION_MODE_OFFICE", 1},
-	{"LOCATION_MODE_HOME", "LOCATION_MODE_HOME", 2},
+    {"LOCATION_MODE_UNSPECIFIED", "LOCATION_MODE_UNSPECIFIED", 0},
+    {"LOCATION_MODE_OFFICE", "LOCATION_MODE_OFFICE", 1},
+    {"LOCATION_MODE_HOME", "LOCATION_MODE_HOME", 2},
 };
 static const ProtobufCEnumValueIndex mode_by_name[] = {
-	{"LOCATION_MODE_HOME", 2},
-	{"LOCATION_MODE_OFFICE", 1},
-	{"LOCATION_MODE_UNSPECIFIED", 0},
+    {"LOCATION_MODE_HOME", 2},
+    {"LOCATION_MODE_OFFICE", 1},
+    {"LOCATION_MODE_UNSPECIFIED", 0},
 };
 static const ProtobufCIntRange mode_ranges[] = {{0, 0}, {0, 3}};
 static const ProtobufCEnumDescriptor mode_desc = {
-	PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
-	"t.LocationMode",
-	"LocationMode",
-	"LocationMode",
-	"t",
-	3,
-	mode_values,
-	3,
-	mode_by_name,
-	1,
-	mode_ranges,
-	NULL,
-	NULL,
-	NULL,
-	NULL,
+    PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+    "t.LocationMode",
+    "LocationMode",
+    "LocationMode",
+    "t",
+    3,
+    mode_values,
+    3,
+    mode_by_name,
+    1,
+    mode_ranges,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
 };
 
 extern const ProtobufCMessageDescriptor inner_desc;
@@ -109,14 +109,14 @@ extern const ProtobufCMessageDescriptor all_desc;
 
 #define F(msg, name, id, label, type, member, qoff, desc, flags)               \
 	{                                                                      \
-		#name, id, PROTOBUF_C_LABEL_##label, PROTOBUF_C_TYPE_##type,   \
-		qoff, offsetof(struct msg, member), desc,                      \
-		PROTOBUF_C_TYPE_##type == PROTOBUF_C_TYPE_STRING               \
-			? protobuf_c_empty_string                              \
-			: NULL,                                                \
-		flags, 0, NULL, NULL                                           \
+#name, id, PROTOBUF_C_LABEL_##label, PROTOBUF_C_TYPE_##type,   \
+		    qoff, offsetof(struct msg, member), desc,                  \
+		    PROTOBUF_C_TYPE_##type == PROTOBUF_C_TYPE_STRING           \
+		    ? protobuf_c_empty_string : NULL,                          \
+		    flags, 0, NULL, NULL                                       \
 	}
-#define SCALAR(name, id, type) F(test_all, name, id, NONE, type, name, 0, NULL, 0)
+#define SCALAR(name, id, type)                                                 \
+	F(test_all, name, id, NONE, type, name, 0, NULL, 0)
 #define REPEATED(name, id, type, desc)                                         \
 	F(test_all, name, id, REPEATED, type, name,                            \
 	  offsetof(struct test_all, n_##name), desc, 0)
@@ -126,39 +126,39 @@ extern const ProtobufCMessageDescriptor all_desc;
 	  PROTOBUF_C_FIELD_FLAG_ONEOF)
 
 static const ProtobufCFieldDescriptor inner_fields[] = {
-	F(test_inner, name, 1, NONE, STRING, name, 0, NULL, 0),
-	F(test_inner, n, 2, NONE, INT32, n, 0, NULL, 0),
-	F(test_inner, child, 3, NONE, MESSAGE, child, 0, &inner_desc, 0),
+    F(test_inner, name, 1, NONE, STRING, name, 0, NULL, 0),
+    F(test_inner, n, 2, NONE, INT32, n, 0, NULL, 0),
+    F(test_inner, child, 3, NONE, MESSAGE, child, 0, &inner_desc, 0),
 };
 
 static const ProtobufCFieldDescriptor all_fields[] = {
-	SCALAR(i32, 1, INT32),
-	SCALAR(s32, 2, SINT32),
-	SCALAR(u32, 3, UINT32),
-	SCALAR(i64, 4, INT64),
-	SCALAR(u64, 5, UINT64),
-	SCALAR(s64, 6, SINT64),
-	SCALAR(d, 7, DOUBLE),
-	SCALAR(f, 8, FLOAT),
-	SCALAR(b, 9, BOOL),
-	SCALAR(s, 10, STRING),
-	SCALAR(by, 11, BYTES),
-	F(test_all, mode, 12, NONE, ENUM, mode, 0, &mode_desc, 0),
-	F(test_all, inner, 13, NONE, MESSAGE, inner, 0, &inner_desc, 0),
-	REPEATED(ri, 14, INT32, NULL),
-	REPEATED(rs, 15, STRING, NULL),
-	REPEATED(rm, 16, MESSAGE, &inner_desc),
-	F(test_all, oi, 17, OPTIONAL, INT32, oi,
-	  offsetof(struct test_all, has_oi), NULL, 0),
-	ONEOF(pa, 18, STRING),
-	ONEOF(pb, 19, INT32),
-	SCALAR(fx32, 20, FIXED32),
-	SCALAR(sfx64, 21, SFIXED64),
-	REPEATED(rmode, 22, ENUM, &mode_desc),
-	REPEATED(rb, 23, BOOL, NULL),
+    SCALAR(i32, 1, INT32),
+    SCALAR(s32, 2, SINT32),
+    SCALAR(u32, 3, UINT32),
+    SCALAR(i64, 4, INT64),
+    SCALAR(u64, 5, UINT64),
+    SCALAR(s64, 6, SINT64),
+    SCALAR(d, 7, DOUBLE),
+    SCALAR(f, 8, FLOAT),
+    SCALAR(b, 9, BOOL),
+    SCALAR(s, 10, STRING),
+    SCALAR(by, 11, BYTES),
+    F(test_all, mode, 12, NONE, ENUM, mode, 0, &mode_desc, 0),
+    F(test_all, inner, 13, NONE, MESSAGE, inner, 0, &inner_desc, 0),
+    REPEATED(ri, 14, INT32, NULL),
+    REPEATED(rs, 15, STRING, NULL),
+    REPEATED(rm, 16, MESSAGE, &inner_desc),
+    F(test_all, oi, 17, OPTIONAL, INT32, oi, offsetof(struct test_all, has_oi),
+      NULL, 0),
+    ONEOF(pa, 18, STRING),
+    ONEOF(pb, 19, INT32),
+    SCALAR(fx32, 20, FIXED32),
+    SCALAR(sfx64, 21, SFIXED64),
+    REPEATED(rmode, 22, ENUM, &mode_desc),
+    REPEATED(rb, 23, BOOL, NULL),
 };
 
-#define N_ALL (sizeof(all_fields) / sizeof(all_fields[0]))
+#define N_ALL	(sizeof(all_fields) / sizeof(all_fields[0]))
 #define N_INNER (sizeof(inner_fields) / sizeof(inner_fields[0]))
 
 /* filled by sort_names() before any test: protoc-c writes these sorted */
@@ -186,39 +186,39 @@ static void all_init(ProtobufCMessage *m)
 }
 
 const ProtobufCMessageDescriptor inner_desc = {
-	PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-	"t.Inner",
-	"Inner",
-	"Inner",
-	"t",
-	sizeof(struct test_inner),
-	N_INNER,
-	inner_fields,
-	inner_by_name,
-	1,
-	inner_ranges,
-	inner_init,
-	NULL,
-	NULL,
-	NULL,
+    PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+    "t.Inner",
+    "Inner",
+    "Inner",
+    "t",
+    sizeof(struct test_inner),
+    N_INNER,
+    inner_fields,
+    inner_by_name,
+    1,
+    inner_ranges,
+    inner_init,
+    NULL,
+    NULL,
+    NULL,
 };
 
 const ProtobufCMessageDescriptor all_desc = {
-	PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-	"t.All",
-	"All",
-	"All",
-	"t",
-	sizeof(struct test_all),
-	N_ALL,
-	all_fields,
-	all_by_name,
-	1,
-	all_ranges,
-	all_init,
-	NULL,
-	NULL,
-	NULL,
+    PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+    "t.All",
+    "All",
+    "All",
+    "t",
+    sizeof(struct test_all),
+    N_ALL,
+    all_fields,
+    all_by_name,
+    1,
+    all_ranges,
+    all_init,
+    NULL,
+    NULL,
+    NULL,
 };
 
 static const ProtobufCFieldDescriptor *sort_fields;
@@ -346,16 +346,16 @@ static void assert_json_lacks(const ProtobufCMessage *msg, const char *needle)
 static void test_every_type(void **state)
 {
 	struct fixture *fx = *state;
-	struct test_all *a = all_ok(
-		fx, "{\"i32\":-5,\"s32\":-7,\"u32\":4000000000,"
-		    "\"i64\":\"-9223372036854775808\",\"u64\":12,"
-		    "\"s64\":-9007199254740992,\"d\":2.5,\"f\":0.1,"
-		    "\"b\":true,\"s\":\"caf\\u00e9\",\"by\":\"aGVsbG8=\","
-		    "\"mode\":\"office\",\"inner\":{\"name\":\"x\",\"n\":3},"
-		    "\"ri\":[1,2,3],\"rs\":[\"a\",\"b\"],"
-		    "\"rm\":[{\"n\":1},{\"name\":\"y\"}],\"oi\":0,\"pb\":9,"
-		    "\"fx32\":7,\"sfx64\":\"-1\",\"rmode\":[\"home\","
-		    "\"LOCATION_MODE_OFFICE\"],\"rb\":[false,true]}");
+	struct test_all *a =
+	    all_ok(fx, "{\"i32\":-5,\"s32\":-7,\"u32\":4000000000,"
+		       "\"i64\":\"-9223372036854775808\",\"u64\":12,"
+		       "\"s64\":-9007199254740992,\"d\":2.5,\"f\":0.1,"
+		       "\"b\":true,\"s\":\"caf\\u00e9\",\"by\":\"aGVsbG8=\","
+		       "\"mode\":\"office\",\"inner\":{\"name\":\"x\",\"n\":3},"
+		       "\"ri\":[1,2,3],\"rs\":[\"a\",\"b\"],"
+		       "\"rm\":[{\"n\":1},{\"name\":\"y\"}],\"oi\":0,\"pb\":9,"
+		       "\"fx32\":7,\"sfx64\":\"-1\",\"rmode\":[\"home\","
+		       "\"LOCATION_MODE_OFFICE\"],\"rb\":[false,true]}");
 
 	assert_int_equal(a->i32, -5);
 	assert_int_equal(a->s32, -7);
@@ -428,9 +428,9 @@ static void test_empty_and_null_read_as_defaults(void **state)
 static void test_unknown_keys_ignored(void **state)
 {
 	struct fixture *fx = *state;
-	struct test_all *a = all_ok(
-		fx, "{\"nope\":[1,{\"x\":[[[]]]}],\"i32\":4,\"I32\":\"bad\","
-		    "\"inner\":{\"other\":true,\"n\":2}}");
+	struct test_all *a =
+	    all_ok(fx, "{\"nope\":[1,{\"x\":[[[]]]}],\"i32\":4,\"I32\":\"bad\","
+		       "\"inner\":{\"other\":true,\"n\":2}}");
 
 	assert_int_equal(a->i32, 4);
 	assert_int_equal(a->inner->n, 2);
@@ -545,8 +545,8 @@ static void test_enums(void **state)
 
 	assert_int_equal(all_ok(fx, "{\"mode\":\"home\"}")->mode, 2);
 	assert_int_equal(all_ok(fx, "{\"mode\":\"unspecified\"}")->mode, 0);
-	assert_int_equal(
-		all_ok(fx, "{\"mode\":\"LOCATION_MODE_HOME\"}")->mode, 2);
+	assert_int_equal(all_ok(fx, "{\"mode\":\"LOCATION_MODE_HOME\"}")->mode,
+			 2);
 	all_bad(fx, "{\"mode\":\"Home\"}", "mode");
 	all_bad(fx, "{\"mode\":\"location_mode_home\"}", "mode");
 	all_bad(fx, "{\"mode\":\"video\"}", "mode");
@@ -668,23 +668,23 @@ static void test_write_every_type(void **state)
 {
 	struct fixture *fx = *state;
 	struct test_all *a = all_ok(
-		fx, "{\"i32\":-5,\"u32\":4000000000,\"i64\":-12,"
-		    "\"u64\":\"18446744073709551615\","
-		    "\"s64\":\"9007199254740993\",\"d\":2.5,\"f\":0.1,"
-		    "\"b\":true,\"s\":\"q\\\"uote\",\"by\":\"aGVsbG8\","
-		    "\"mode\":\"home\",\"inner\":{\"name\":\"x\"},"
-		    "\"rm\":[{\"n\":1}],\"pa\":\"z\",\"rmode\":[\"office\"]}");
+	    fx, "{\"i32\":-5,\"u32\":4000000000,\"i64\":-12,"
+		"\"u64\":\"18446744073709551615\","
+		"\"s64\":\"9007199254740993\",\"d\":2.5,\"f\":0.1,"
+		"\"b\":true,\"s\":\"q\\\"uote\",\"by\":\"aGVsbG8\","
+		"\"mode\":\"home\",\"inner\":{\"name\":\"x\"},"
+		"\"rm\":[{\"n\":1}],\"pa\":\"z\",\"rmode\":[\"office\"]}");
 	char *text = to_text(&a->base);
 
 	assert_string_equal(
-		text,
-		"{\"i32\":-5,\"s32\":0,\"u32\":4000000000,\"i64\":-12,"
-		"\"u64\":\"18446744073709551615\",\"s64\":\"9007199254740993\","
-		"\"d\":2.5,\"f\":0.1,\"b\":true,\"s\":\"q\\\"uote\","
-		"\"by\":\"aGVsbG8=\",\"mode\":\"home\","
-		"\"inner\":{\"name\":\"x\",\"n\":0},\"ri\":[],\"rs\":[],"
-		"\"rm\":[{\"name\":\"\",\"n\":1}],\"pa\":\"z\",\"fx32\":0,"
-		"\"sfx64\":0,\"rmode\":[\"office\"],\"rb\":[]}");
+	    text,
+	    "{\"i32\":-5,\"s32\":0,\"u32\":4000000000,\"i64\":-12,"
+	    "\"u64\":\"18446744073709551615\",\"s64\":\"9007199254740993\","
+	    "\"d\":2.5,\"f\":0.1,\"b\":true,\"s\":\"q\\\"uote\","
+	    "\"by\":\"aGVsbG8=\",\"mode\":\"home\","
+	    "\"inner\":{\"name\":\"x\",\"n\":0},\"ri\":[],\"rs\":[],"
+	    "\"rm\":[{\"name\":\"\",\"n\":1}],\"pa\":\"z\",\"fx32\":0,"
+	    "\"sfx64\":0,\"rmode\":[\"office\"],\"rb\":[]}");
 	free(text);
 }
 
@@ -711,13 +711,15 @@ static void test_write_special_values(void **state)
 
 	a->d = NAN;
 	a->f = -INFINITY;
-	a->mode = 42;		  /* unknown to the descriptor */
-	a->s = "a\xff" "b\xc3"; /* invalid UTF-8 from a service */
+	a->mode = 42; /* unknown to the descriptor */
+	a->s = "a\xff"
+	       "b\xc3"; /* invalid UTF-8 from a service */
 	a->i64 = -9007199254740993LL;
 	assert_json_has(&a->base, "\"d\":\"NaN\"");
 	assert_json_has(&a->base, "\"f\":\"-Infinity\"");
 	assert_json_has(&a->base, "\"mode\":42");
-	assert_json_has(&a->base, "\"s\":\"a\xef\xbf\xbd" "b\xef\xbf\xbd\"");
+	assert_json_has(&a->base, "\"s\":\"a\xef\xbf\xbd"
+				  "b\xef\xbf\xbd\"");
 	assert_json_has(&a->base, "\"i64\":\"-9007199254740993\"");
 }
 
@@ -725,13 +727,13 @@ static void test_round_trip_through_the_wire(void **state)
 {
 	struct fixture *fx = *state;
 	const char *json =
-		"{\"i32\":-5,\"s32\":-6,\"u32\":7,\"i64\":-8,\"u64\":9,"
-		"\"s64\":-10,\"d\":0.25,\"f\":1.5,\"b\":true,\"s\":\"s\","
-		"\"by\":\"AAE=\",\"mode\":\"office\",\"inner\":{\"name\":"
-		"\"i\",\"n\":1,\"child\":{\"name\":\"\",\"n\":2}},\"ri\":[1,-1],"
-		"\"rs\":[\"x\"],\"rm\":[{\"name\":\"m\",\"n\":0}],\"oi\":3,"
-		"\"pb\":4,\"fx32\":5,\"sfx64\":-6,\"rmode\":[\"home\"],"
-		"\"rb\":[true]}";
+	    "{\"i32\":-5,\"s32\":-6,\"u32\":7,\"i64\":-8,\"u64\":9,"
+	    "\"s64\":-10,\"d\":0.25,\"f\":1.5,\"b\":true,\"s\":\"s\","
+	    "\"by\":\"AAE=\",\"mode\":\"office\",\"inner\":{\"name\":"
+	    "\"i\",\"n\":1,\"child\":{\"name\":\"\",\"n\":2}},\"ri\":[1,-1],"
+	    "\"rs\":[\"x\"],\"rm\":[{\"name\":\"m\",\"n\":0}],\"oi\":3,"
+	    "\"pb\":4,\"fx32\":5,\"sfx64\":-6,\"rmode\":[\"home\"],"
+	    "\"rb\":[true]}";
 	struct test_all *a = all_ok(fx, json);
 	size_t len = protobuf_c_message_get_packed_size(&a->base);
 	uint8_t *wire = malloc(len);
@@ -800,12 +802,12 @@ static void test_repeated_messages_with_bytes(void **state)
 	Creneau__V1__FetchEventsReply *r;
 
 	assert_int_equal(
-		convert(fx, &creneau__v1__fetch_events_reply__descriptor,
-			"{\"events\":[{\"publisher\":\"booking\",\"sequence\":"
-			"\"18446744073709551615\",\"payload\":\"AP8=\"}],"
-			"\"head\":2}",
-			&msg),
-		0);
+	    convert(fx, &creneau__v1__fetch_events_reply__descriptor,
+		    "{\"events\":[{\"publisher\":\"booking\",\"sequence\":"
+		    "\"18446744073709551615\",\"payload\":\"AP8=\"}],"
+		    "\"head\":2}",
+		    &msg),
+	    0);
 	r = (Creneau__V1__FetchEventsReply *)msg;
 	assert_int_equal(r->n_events, 1);
 	assert_true(r->events[0]->sequence == UINT64_MAX);
@@ -818,10 +820,9 @@ static void test_repeated_messages_with_bytes(void **state)
 static void test_text_values(void **state)
 {
 	const ProtobufCFieldDescriptor *b =
-		protobuf_c_message_descriptor_get_field_by_name(&all_desc, "b");
+	    protobuf_c_message_descriptor_get_field_by_name(&all_desc, "b");
 	const ProtobufCFieldDescriptor *i =
-		protobuf_c_message_descriptor_get_field_by_name(&all_desc,
-								"i32");
+	    protobuf_c_message_descriptor_get_field_by_name(&all_desc, "i32");
 	cJSON *v;
 
 	(void)state;
@@ -855,45 +856,41 @@ static void test_enum_json_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_every_type, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(
-			test_empty_and_null_read_as_defaults, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unknown_keys_ignored,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_int32_limits, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_int64_limits, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_reals, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bool_string_bytes, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_enums, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			test_wrong_shapes_name_the_field, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_duplicates_and_oneof,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_deep_nesting, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_hostile_json_text, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(
-			test_long_path_is_cut_not_overflowed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_every_type, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_write_presence, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_write_special_values,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			test_round_trip_through_the_wire, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_envelope_enums, setup,
-						teardown),
-		cmocka_unit_test(test_health_reply),
-		cmocka_unit_test_setup_teardown(
-			test_repeated_messages_with_bytes, setup, teardown),
-		cmocka_unit_test(test_text_values),
-		cmocka_unit_test(test_enum_json_names),
+	    cmocka_unit_test_setup_teardown(test_every_type, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_empty_and_null_read_as_defaults, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unknown_keys_ignored, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_int32_limits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_int64_limits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reals, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bool_string_bytes, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_enums, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_wrong_shapes_name_the_field,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_duplicates_and_oneof, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_deep_nesting, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hostile_json_text, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_long_path_is_cut_not_overflowed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_every_type, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_write_presence, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_write_special_values, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_round_trip_through_the_wire,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_envelope_enums, setup,
+					    teardown),
+	    cmocka_unit_test(test_health_reply),
+	    cmocka_unit_test_setup_teardown(test_repeated_messages_with_bytes,
+					    setup, teardown),
+	    cmocka_unit_test(test_text_values),
+	    cmocka_unit_test(test_enum_json_names),
 	};
 
 	sort_names(inner_fields, inner_by_name, N_INNER);

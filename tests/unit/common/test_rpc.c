@@ -50,8 +50,8 @@ static int handle_health(struct rpc_call *call, const ProtobufCMessage *request,
 	if (!r)
 		return ERR_NOMEM;
 	creneau__v1__health_reply__init(r);
-	r->service = arena_printf(rpc_call_arena(call), "%s|%s", who->account_id,
-				  who->session_id);
+	r->service = arena_printf(rpc_call_arena(call), "%s|%s",
+				  who->account_id, who->session_id);
 	r->version = (char *)rpc_call_request_id(call);
 	r->instance = (char *)app->name;
 	r->uptime_s = who->role;
@@ -66,7 +66,7 @@ static int handle_sweep(struct rpc_call *call, const ProtobufCMessage *request,
 			ProtobufCMessage **reply_out)
 {
 	const Creneau__V1__SweepRequest *req =
-		(const Creneau__V1__SweepRequest *)request;
+	    (const Creneau__V1__SweepRequest *)request;
 	Creneau__V1__SweepReply *r;
 
 	r = arena_alloc(rpc_call_arena(call), sizeof(*r));
@@ -120,15 +120,13 @@ static int handle_slow(struct rpc_call *call, const ProtobufCMessage *request,
 }
 
 static const struct rpc_method methods[] = {
-	{"Health", &creneau__v1__health_request__descriptor, handle_health},
-	{"Sweep", &creneau__v1__sweep_request__descriptor, handle_sweep},
-	{"Rule", &creneau__v1__health_request__descriptor, handle_rule},
-	{"NotFound", &creneau__v1__health_request__descriptor,
-	 handle_not_found},
-	{"StaleFail", &creneau__v1__health_request__descriptor,
-	 handle_stale_fail},
-	{"Rate", &creneau__v1__health_request__descriptor, handle_rate},
-	{"Slow", &creneau__v1__health_request__descriptor, handle_slow},
+    {"Health", &creneau__v1__health_request__descriptor, handle_health},
+    {"Sweep", &creneau__v1__sweep_request__descriptor, handle_sweep},
+    {"Rule", &creneau__v1__health_request__descriptor, handle_rule},
+    {"NotFound", &creneau__v1__health_request__descriptor, handle_not_found},
+    {"StaleFail", &creneau__v1__health_request__descriptor, handle_stale_fail},
+    {"Rate", &creneau__v1__health_request__descriptor, handle_rate},
+    {"Slow", &creneau__v1__health_request__descriptor, handle_slow},
 };
 
 /* ---- helpers ---- */
@@ -142,14 +140,14 @@ static struct rpc_server *start_server(const char *url, struct app *app,
 				       int workers)
 {
 	struct rpc_server_config cfg = {
-		.service = "test",
-		.listen_url = url,
-		.workers = workers,
-		.key = key,
-		.methods = methods,
-		.n_methods = sizeof(methods) / sizeof(methods[0]),
-		.db_conninfo = NULL,
-		.app = app,
+	    .service = "test",
+	    .listen_url = url,
+	    .workers = workers,
+	    .key = key,
+	    .methods = methods,
+	    .n_methods = sizeof(methods) / sizeof(methods[0]),
+	    .db_conninfo = NULL,
+	    .app = app,
 	};
 	struct rpc_server *srv = NULL;
 
@@ -196,7 +194,7 @@ static nng_msg *raw_frame(const uint8_t *k, const Creneau__V1__Request *req)
 
 	assert_int_equal(nng_msg_alloc(&m, SECURE_MAC_BYTES + len), 0);
 	creneau__v1__request__pack(req, (uint8_t *)nng_msg_body(m) +
-						SECURE_MAC_BYTES);
+					    SECURE_MAC_BYTES);
 	secure_mac(k, (uint8_t *)nng_msg_body(m) + SECURE_MAC_BYTES, len,
 		   nng_msg_body(m));
 	return m;
@@ -249,11 +247,11 @@ static void test_round_trip(void **state)
 	Creneau__V1__SweepRequest sreq = CRENEAU__V1__SWEEP_REQUEST__INIT;
 	struct app app = {.name = "alpha"};
 	struct rpc_context ctx = {
-		.request_id = "req-1",
-		.account_id = "acc-42",
-		.role = CRENEAU__V1__ROLE__ROLE_PRACTITIONER,
-		.session_id = "sess-9",
-		.timeout_ms = 2000,
+	    .request_id = "req-1",
+	    .account_id = "acc-42",
+	    .role = CRENEAU__V1__ROLE__ROLE_PRACTITIONER,
+	    .session_id = "sess-9",
+	    .timeout_ms = 2000,
 	};
 	struct rpc_server *srv = start_server("inproc://round_trip", &app, 2);
 	struct rpc_client *c = open_client("inproc://round_trip", key);
@@ -359,8 +357,8 @@ static void test_handler_errors(void **state)
 	assert_string_equal(err.error_code, error_name(ERR_NOT_FOUND));
 	assert_string_equal(err.field, "");
 
-	assert_int_equal(rpc_client_call(c, NULL, "StaleFail", &hreq.base,
-					 NULL, NULL, NULL, &err),
+	assert_int_equal(rpc_client_call(c, NULL, "StaleFail", &hreq.base, NULL,
+					 NULL, NULL, &err),
 			 ERR_INTERNAL);
 	assert_string_equal(err.error_code, error_name(ERR_INTERNAL));
 	assert_string_equal(err.field, "");
@@ -484,9 +482,9 @@ static void test_deadline_passes(void **state)
 	struct rpc_error err;
 	int64_t t0 = instant_mono_ms();
 
-	assert_int_equal(rpc_client_call(c, &ctx, "Slow", &req.base, NULL, NULL,
-					 NULL, &err),
-			 ERR_TIMEOUT);
+	assert_int_equal(
+	    rpc_client_call(c, &ctx, "Slow", &req.base, NULL, NULL, NULL, &err),
+	    ERR_TIMEOUT);
 	assert_int_equal(err.code, ERR_TIMEOUT);
 	assert_true(instant_mono_ms() - t0 < SLOW_MS);
 	/* the worker finishes the slow one, then serves again */
@@ -521,7 +519,7 @@ static void *liar_main(void *arg)
 	nng_msg_clear(m);
 	if (nng_msg_realloc(m, SECURE_MAC_BYTES + len) == 0) {
 		creneau__v1__reply__pack(&reply, (uint8_t *)nng_msg_body(m) +
-							 SECURE_MAC_BYTES);
+						     SECURE_MAC_BYTES);
 		secure_mac(wrong_key,
 			   (uint8_t *)nng_msg_body(m) + SECURE_MAC_BYTES, len,
 			   nng_msg_body(m));
@@ -568,7 +566,8 @@ static bool reaches(struct rpc_client *c, const char *instance, int ms)
 
 static void test_failover(void **state)
 {
-	struct app a = {.name = "a"}, b = {.name = "b"}, late = {.name = "late"};
+	struct app a = {.name = "a"}, b = {.name = "b"},
+		   late = {.name = "late"};
 	char url_a[128], url_b[128], url_late[128], urls[400];
 	struct rpc_server *srv_a, *srv_b, *srv_late;
 	struct rpc_client *c;
@@ -651,7 +650,7 @@ static void test_request_outlives_its_replica(void **state)
 }
 
 #define CALLERS 8
-#define CALLS 200
+#define CALLS	200
 
 struct caller {
 	struct rpc_client *client;
@@ -677,8 +676,8 @@ static void *caller_main(void *arg)
 		Creneau__V1__SweepReply *r;
 
 		/* categories of different lengths per caller */
-		snprintf(category, sizeof(category), "c%.*s%d",
-			 me->index, "xxxxxxxxxxxxxxxx", i);
+		snprintf(category, sizeof(category), "c%.*s%d", me->index,
+			 "xxxxxxxxxxxxxxxx", i);
 		req.category = category;
 		req.cutoff_ms = me->index * 1000 + i;
 		if (rpc_client_call(me->client, &ctx, "Sweep", &req.base,
@@ -710,11 +709,11 @@ static void test_many_callers(void **state)
 	srv = start_server(url, &app, 4);
 	c = open_client(url, key);
 	for (int i = 0; i < CALLERS; i++) {
-		callers[i] = (struct caller){
-			.client = c, .index = i, .calls = CALLS};
-		assert_int_equal(pthread_create(&threads[i], NULL, caller_main,
-						&callers[i]),
-				 0);
+		callers[i] =
+		    (struct caller){.client = c, .index = i, .calls = CALLS};
+		assert_int_equal(
+		    pthread_create(&threads[i], NULL, caller_main, &callers[i]),
+		    0);
 	}
 	for (int i = 0; i < CALLERS; i++) {
 		pthread_join(threads[i], NULL);
@@ -744,11 +743,11 @@ static void test_stop_under_load(void **state)
 	assert_true(reaches(c, "a", 2000));
 	assert_true(reaches(c, "b", 2000));
 	for (int i = 0; i < 4; i++) {
-		callers[i] = (struct caller){
-			.client = c, .index = i, .calls = 400};
-		assert_int_equal(pthread_create(&threads[i], NULL, caller_main,
-						&callers[i]),
-				 0);
+		callers[i] =
+		    (struct caller){.client = c, .index = i, .calls = 400};
+		assert_int_equal(
+		    pthread_create(&threads[i], NULL, caller_main, &callers[i]),
+		    0);
 	}
 	nng_msleep(30);
 	rpc_server_stop(srv_a);
@@ -823,9 +822,8 @@ static void test_async(void **state)
 	struct box b;
 
 	box_init(&b);
-	assert_int_equal(rpc_client_call_async(c, NULL, "Health", NULL, 0,
-					       on_done, &b),
-			 0);
+	assert_int_equal(
+	    rpc_client_call_async(c, NULL, "Health", NULL, 0, on_done, &b), 0);
 	box_wait(&b);
 	nng_msleep(50);
 	assert_int_equal(b.calls, 1);
@@ -834,9 +832,8 @@ static void test_async(void **state)
 	box_fini(&b);
 
 	box_init(&b);
-	assert_int_equal(rpc_client_call_async(c, NULL, "Rule", NULL, 0,
-					       on_done, &b),
-			 0);
+	assert_int_equal(
+	    rpc_client_call_async(c, NULL, "Rule", NULL, 0, on_done, &b), 0);
 	box_wait(&b);
 	assert_int_equal(b.rc, ERR_RULE);
 	assert_string_equal(b.err.error_code, "slot_taken");
@@ -844,26 +841,24 @@ static void test_async(void **state)
 	box_fini(&b);
 
 	box_init(&b);
-	assert_int_equal(rpc_client_call_async(c, &quick, "Slow", NULL, 0,
-					       on_done, &b),
-			 0);
+	assert_int_equal(
+	    rpc_client_call_async(c, &quick, "Slow", NULL, 0, on_done, &b), 0);
 	box_wait(&b);
 	assert_int_equal(b.rc, ERR_TIMEOUT);
 	box_fini(&b);
 
 	/* refused up front: no callback */
-	assert_int_equal(rpc_client_call_async(c, NULL, "", NULL, 0, on_done,
-					       &b),
-			 ERR_INVALID);
-	assert_int_equal(rpc_client_call_async(c, NULL, "Health", NULL, 0,
-					       NULL, NULL),
-			 ERR_INVALID);
+	assert_int_equal(
+	    rpc_client_call_async(c, NULL, "", NULL, 0, on_done, &b),
+	    ERR_INVALID);
+	assert_int_equal(
+	    rpc_client_call_async(c, NULL, "Health", NULL, 0, NULL, NULL),
+	    ERR_INVALID);
 
 	/* a client freed with a call in flight reports it, once */
 	box_init(&b);
-	assert_int_equal(rpc_client_call_async(c, NULL, "Slow", NULL, 0,
-					       on_done, &b),
-			 0);
+	assert_int_equal(
+	    rpc_client_call_async(c, NULL, "Slow", NULL, 0, on_done, &b), 0);
 	rpc_client_free(c);
 	assert_int_equal(b.calls, 1);
 	assert_int_equal(b.rc, ERR_UNAVAILABLE);
@@ -896,6 +891,51 @@ static void *slow_caller_main(void *arg)
 			 ((Creneau__V1__HealthReply *)reply)->instance);
 	arena_free(arena);
 	return NULL;
+}
+
+/* Freeing a client cancels its calls in flight: each ends once, unavailable,
+ * without waiting for its deadline. */
+static void test_client_free_cancels_calls(void **state)
+{
+	struct app app = {.name = "busy"};
+	struct rpc_server *srv = start_server("inproc://cancel", &app, 4);
+	struct rpc_client *c = open_client("inproc://cancel", key);
+	struct slow_caller sync_callers[3];
+	pthread_t threads[3];
+	struct box boxes[20];
+	int64_t t0;
+
+	for (int i = 0; i < 3; i++) {
+		sync_callers[i] = (struct slow_caller){.client = c};
+		assert_int_equal(pthread_create(&threads[i], NULL,
+						slow_caller_main,
+						&sync_callers[i]),
+				 0);
+	}
+	for (int i = 0; i < 20; i++) {
+		box_init(&boxes[i]);
+		assert_int_equal(rpc_client_call_async(c, NULL, "Slow", NULL, 0,
+						       on_done, &boxes[i]),
+				 0);
+	}
+	t0 = instant_mono_ms();
+	while (atomic_load(&app.slow_entered) == 0 &&
+	       instant_mono_ms() - t0 < 2000)
+		nng_msleep(5);
+	t0 = instant_mono_ms();
+	rpc_client_free(c);
+	/* far from the 3 s deadline of the synchronous calls */
+	assert_true(instant_mono_ms() - t0 < 2000);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(threads[i], NULL);
+		assert_int_equal(sync_callers[i].rc, ERR_UNAVAILABLE);
+	}
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(boxes[i].calls, 1);
+		assert_int_equal(boxes[i].rc, ERR_UNAVAILABLE);
+		box_fini(&boxes[i]);
+	}
+	rpc_server_stop(srv);
 }
 
 static void test_stop_drains_in_flight(void **state)
@@ -940,8 +980,7 @@ static void test_status_mapping(void **state)
 {
 	for (int code = ERR_INTERNAL; code <= ERR_OK; code++)
 		assert_int_equal(
-			rpc_error_from_status(rpc_status_from_error(code)),
-			code);
+		    rpc_error_from_status(rpc_status_from_error(code)), code);
 	assert_int_equal(rpc_status_from_error(ERR_NOMEM),
 			 CRENEAU__V1__STATUS__STATUS_INTERNAL);
 	assert_int_equal(rpc_status_from_error(ERR_PROTOCOL),
@@ -959,13 +998,13 @@ static void test_bad_configuration(void **state)
 	struct app app = {.name = "x"};
 	struct rpc_method broken = {"Broken", NULL, handle_health};
 	struct rpc_server_config cfg = {
-		.service = "test",
-		.listen_url = "inproc://config",
-		.workers = 0,
-		.key = key,
-		.methods = methods,
-		.n_methods = 1,
-		.app = &app,
+	    .service = "test",
+	    .listen_url = "inproc://config",
+	    .workers = 0,
+	    .key = key,
+	    .methods = methods,
+	    .n_methods = 1,
+	    .app = &app,
 	};
 	struct rpc_server *srv = (struct rpc_server *)&cfg;
 	struct rpc_client *c = (struct rpc_client *)&cfg;
@@ -1024,28 +1063,29 @@ static void test_bad_configuration(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_unknown_method_and_bad_payload),
-		cmocka_unit_test(test_handler_errors),
-		cmocka_unit_test(test_bad_mac_is_dropped),
-		cmocka_unit_test(test_garbage_frames),
-		cmocka_unit_test(test_deadline_passes),
-		cmocka_unit_test(test_unreachable),
-		cmocka_unit_test(test_bad_reply_mac),
-		cmocka_unit_test(test_failover),
-		cmocka_unit_test(test_request_outlives_its_replica),
-		cmocka_unit_test(test_many_callers),
-		cmocka_unit_test(test_stop_under_load),
-		cmocka_unit_test(test_async),
-		cmocka_unit_test(test_stop_drains_in_flight),
-		cmocka_unit_test(test_stop_idle_is_quick),
-		cmocka_unit_test(test_status_mapping),
-		cmocka_unit_test(test_bad_configuration),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_unknown_method_and_bad_payload),
+	    cmocka_unit_test(test_handler_errors),
+	    cmocka_unit_test(test_bad_mac_is_dropped),
+	    cmocka_unit_test(test_garbage_frames),
+	    cmocka_unit_test(test_deadline_passes),
+	    cmocka_unit_test(test_unreachable),
+	    cmocka_unit_test(test_bad_reply_mac),
+	    cmocka_unit_test(test_failover),
+	    cmocka_unit_test(test_request_outlives_its_replica),
+	    cmocka_unit_test(test_many_callers),
+	    cmocka_unit_test(test_stop_under_load),
+	    cmocka_unit_test(test_async),
+	    cmocka_unit_test(test_client_free_cancels_calls),
+	    cmocka_unit_test(test_stop_drains_in_flight),
+	    cmocka_unit_test(test_stop_idle_is_quick),
+	    cmocka_unit_test(test_status_mapping),
+	    cmocka_unit_test(test_bad_configuration),
 	};
 	int failed;
 
-	assert_int_equal(secure_init(), 0);
-	assert_int_equal(log_init("test_rpc", "warning"), 0);
+	if (secure_init() != 0 || log_init("test_rpc", "warning") != 0)
+		return 1;
 	memset(key, 0x5a, sizeof(key));
 	memset(wrong_key, 0xa5, sizeof(wrong_key));
 	snprintf(dir, sizeof(dir), "/tmp/creneau-rpc-XXXXXX");

@@ -25,28 +25,28 @@ static void dummy(struct http_exchange *x)
 
 /* A table exercising what the real one does not use yet. */
 static const struct route sample[] = {
-	{"GET", "/v1/practitioners", ROUTE_LOCAL, NULL, NULL, NULL, 200,
-	 AUTH_ANYONE, dummy},
-	{"GET", "/v1/practitioners/{id}", ROUTE_LOCAL, NULL, NULL, NULL, 200,
-	 AUTH_ANYONE, dummy},
-	{"GET", "/v1/practitioners/{id}/reviews", ROUTE_LOCAL, NULL, NULL,
-	 NULL, 200, AUTH_ANYONE, dummy},
-	{"GET", "/v1/me", ROUTE_LOCAL, NULL, NULL, NULL, 200, AUTH_SIGNED_IN,
-	 dummy},
-	{"PATCH", "/v1/me", ROUTE_LOCAL, NULL, NULL, NULL, 200,
-	 AUTH_SIGNED_IN, dummy},
-	{"DELETE", "/v1/me", ROUTE_LOCAL, NULL, NULL, NULL, 202,
-	 AUTH_SIGNED_IN, dummy},
-	{"DELETE", "/v1/sessions/current", ROUTE_LOCAL, NULL, NULL, NULL, 204,
-	 AUTH_SIGNED_IN, dummy},
-	{"GET", "/v1/sessions/{id}", ROUTE_LOCAL, NULL, NULL, NULL, 200,
-	 AUTH_SIGNED_IN, dummy},
-	{"GET", "/v1/ical/{secret}.ics", ROUTE_LOCAL, NULL, NULL, NULL, 200,
-	 AUTH_ANYONE, dummy},
-	{"PUT", "/v1/me/favorites/{practitioner_id}", ROUTE_LOCAL, NULL, NULL,
-	 NULL, 204, AUTH_CLIENT, dummy},
-	{"GET", "/v1/threads/{id}/messages/{message_id}", ROUTE_LOCAL, NULL,
-	 NULL, NULL, 200, AUTH_SIGNED_IN, dummy},
+    {"GET", "/v1/practitioners", ROUTE_LOCAL, NULL, NULL, NULL, 200,
+     AUTH_ANYONE, dummy},
+    {"GET", "/v1/practitioners/{id}", ROUTE_LOCAL, NULL, NULL, NULL, 200,
+     AUTH_ANYONE, dummy},
+    {"GET", "/v1/practitioners/{id}/reviews", ROUTE_LOCAL, NULL, NULL, NULL,
+     200, AUTH_ANYONE, dummy},
+    {"GET", "/v1/me", ROUTE_LOCAL, NULL, NULL, NULL, 200, AUTH_SIGNED_IN,
+     dummy},
+    {"PATCH", "/v1/me", ROUTE_LOCAL, NULL, NULL, NULL, 200, AUTH_SIGNED_IN,
+     dummy},
+    {"DELETE", "/v1/me", ROUTE_LOCAL, NULL, NULL, NULL, 202, AUTH_SIGNED_IN,
+     dummy},
+    {"DELETE", "/v1/sessions/current", ROUTE_LOCAL, NULL, NULL, NULL, 204,
+     AUTH_SIGNED_IN, dummy},
+    {"GET", "/v1/sessions/{id}", ROUTE_LOCAL, NULL, NULL, NULL, 200,
+     AUTH_SIGNED_IN, dummy},
+    {"GET", "/v1/ical/{secret}.ics", ROUTE_LOCAL, NULL, NULL, NULL, 200,
+     AUTH_ANYONE, dummy},
+    {"PUT", "/v1/me/favorites/{practitioner_id}", ROUTE_LOCAL, NULL, NULL, NULL,
+     204, AUTH_CLIENT, dummy},
+    {"GET", "/v1/threads/{id}/messages/{message_id}", ROUTE_LOCAL, NULL, NULL,
+     NULL, 200, AUTH_SIGNED_IN, dummy},
 };
 #define N_SAMPLE (sizeof(sample) / sizeof(sample[0]))
 
@@ -113,8 +113,8 @@ static void test_literal_beats_parameter(void **state)
 	(void)state;
 	/* /v1/sessions/current is literal: DELETE there, not GET {id} */
 	assert_ptr_equal(
-		sample_match("DELETE", "/v1/sessions/current", &m, allow),
-		&sample[6]);
+	    sample_match("DELETE", "/v1/sessions/current", &m, allow),
+	    &sample[6]);
 	assert_null(sample_match("GET", "/v1/sessions/current", &m, allow));
 	assert_string_equal(allow, "DELETE");
 	assert_ptr_equal(sample_match("GET", "/v1/sessions/s1", &m, allow),
@@ -127,12 +127,18 @@ static void test_404_and_405(void **state)
 	struct route_match m;
 	char allow[ROUTE_ALLOW_MAX];
 	static const char *const unknown[] = {
-		"/v1/practitioners/",  "/v1/practitioners//reviews",
-		"//v1/practitioners",  "/v1/practitionersx",
-		"/v1",		       "/",
-		"",		       "v1/me",
-		"/v1/me/",	       "/v1/me/x",
-		"/V1/me",	       "/v1/practitioners/a/reviews/b",
+	    "/v1/practitioners/",
+	    "/v1/practitioners//reviews",
+	    "//v1/practitioners",
+	    "/v1/practitionersx",
+	    "/v1",
+	    "/",
+	    "",
+	    "v1/me",
+	    "/v1/me/",
+	    "/v1/me/x",
+	    "/V1/me",
+	    "/v1/practitioners/a/reviews/b",
 	};
 
 	(void)state;
@@ -226,13 +232,12 @@ static void test_table_routes(void **state)
 static void test_pattern_validation(void **state)
 {
 	static const char *const bad[] = {
-		"",	    "v1",      "/v1/",	   "/v1//x",   "/v1/{}",
-		"/v1/{a",   "/v1/a}",  "/v1/{A}",  "/v1/{a}{b}", "/v1/{a-b}",
-		"/v1/x}{a}", "/v1/{a}}",
+	    "",		  "v1",	       "/v1/",	    "/v1//x",
+	    "/v1/{}",	  "/v1/{a",    "/v1/a}",    "/v1/{A}",
+	    "/v1/{a}{b}", "/v1/{a-b}", "/v1/x}{a}", "/v1/{a}}",
 	};
-	static const char *const good[] = {"/v1", "/v1/{id}",
-					   "/v1/ical/{secret}.ics",
-					   "/v1/a/{b_2}/c"};
+	static const char *const good[] = {
+	    "/v1", "/v1/{id}", "/v1/ical/{secret}.ics", "/v1/a/{b_2}/c"};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -249,8 +254,8 @@ static void test_openapi_matches_table(void **state)
 {
 	static const char *const methods[] = {"get", "post", "put", "patch",
 					      "delete"};
-	cJSON *doc = cJSON_ParseWithLength((const char *)openapi_json,
-					   openapi_json_len);
+	cJSON *doc =
+	    cJSON_ParseWithLength((const char *)openapi_json, openapi_json_len);
 	cJSON *paths, *path;
 	size_t n;
 	const struct route *t = routes_table(&n);
@@ -401,7 +406,8 @@ static void test_auth_check(void **state)
 
 	(void)state;
 	assert_int_equal(auth_check(AUTH_ANYONE, &anon), 0);
-	assert_int_equal(auth_check(AUTH_SIGNED_IN, &anon), ERR_UNAUTHENTICATED);
+	assert_int_equal(auth_check(AUTH_SIGNED_IN, &anon),
+			 ERR_UNAUTHENTICATED);
 	assert_int_equal(auth_check(AUTH_ADMIN, &anon), ERR_UNAUTHENTICATED);
 	assert_int_equal(auth_check(AUTH_SIGNED_IN, &client), 0);
 	assert_int_equal(auth_check(AUTH_CLIENT, &client), 0);
@@ -430,25 +436,25 @@ static void test_metrics_text(void **state)
 	assert_non_null(strstr(text, "# TYPE creneau_http_requests_total "
 				     "counter\n"));
 	assert_non_null(strstr(
-		text, "creneau_http_requests_total{method=\"GET\",route=\"/v1/"
-		      "ping\",status=\"200\"} 2\n"));
+	    text, "creneau_http_requests_total{method=\"GET\",route=\"/v1/"
+		  "ping\",status=\"200\"} 2\n"));
 	assert_non_null(strstr(text, "route=\"unmatched\",status=\"404\"} 1"));
 	assert_non_null(strstr(text, "status=\"other\"} 1"));
-	assert_non_null(strstr(
-		text, "creneau_http_request_duration_seconds_bucket{method="
-		      "\"GET\",route=\"/v1/ping\",le=\"0.001\"} 0\n"));
-	assert_non_null(strstr(
-		text, "creneau_http_request_duration_seconds_bucket{method="
-		      "\"GET\",route=\"/v1/ping\",le=\"0.0025\"} 1\n"));
-	assert_non_null(strstr(
-		text, "creneau_http_request_duration_seconds_bucket{method="
-		      "\"GET\",route=\"/v1/ping\",le=\"10\"} 1\n"));
-	assert_non_null(strstr(
-		text, "creneau_http_request_duration_seconds_bucket{method="
-		      "\"GET\",route=\"/v1/ping\",le=\"+Inf\"} 2\n"));
-	assert_non_null(strstr(
-		text, "creneau_http_request_duration_seconds_count{method="
-		      "\"GET\",route=\"/v1/ping\"} 2\n"));
+	assert_non_null(
+	    strstr(text, "creneau_http_request_duration_seconds_bucket{method="
+			 "\"GET\",route=\"/v1/ping\",le=\"0.001\"} 0\n"));
+	assert_non_null(
+	    strstr(text, "creneau_http_request_duration_seconds_bucket{method="
+			 "\"GET\",route=\"/v1/ping\",le=\"0.0025\"} 1\n"));
+	assert_non_null(
+	    strstr(text, "creneau_http_request_duration_seconds_bucket{method="
+			 "\"GET\",route=\"/v1/ping\",le=\"10\"} 1\n"));
+	assert_non_null(
+	    strstr(text, "creneau_http_request_duration_seconds_bucket{method="
+			 "\"GET\",route=\"/v1/ping\",le=\"+Inf\"} 2\n"));
+	assert_non_null(
+	    strstr(text, "creneau_http_request_duration_seconds_count{method="
+			 "\"GET\",route=\"/v1/ping\"} 2\n"));
 	assert_non_null(strstr(text, "creneau_rpc_errors_total{service="
 				     "\"booking\",code=\"timeout\"} 1\n"));
 	assert_non_null(strstr(text, "code=\"other\"} 1\n"));
@@ -459,21 +465,21 @@ static void test_metrics_text(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_literal_and_params),
-		cmocka_unit_test(test_suffix_segment),
-		cmocka_unit_test(test_literal_beats_parameter),
-		cmocka_unit_test(test_404_and_405),
-		cmocka_unit_test(test_hostile_paths),
-		cmocka_unit_test(test_table_is_well_formed),
-		cmocka_unit_test(test_table_routes),
-		cmocka_unit_test(test_pattern_validation),
-		cmocka_unit_test(test_openapi_matches_table),
-		cmocka_unit_test(test_error_mapping),
-		cmocka_unit_test(test_request_ids),
-		cmocka_unit_test(test_json_type),
-		cmocka_unit_test(test_query),
-		cmocka_unit_test(test_auth_check),
-		cmocka_unit_test(test_metrics_text),
+	    cmocka_unit_test(test_literal_and_params),
+	    cmocka_unit_test(test_suffix_segment),
+	    cmocka_unit_test(test_literal_beats_parameter),
+	    cmocka_unit_test(test_404_and_405),
+	    cmocka_unit_test(test_hostile_paths),
+	    cmocka_unit_test(test_table_is_well_formed),
+	    cmocka_unit_test(test_table_routes),
+	    cmocka_unit_test(test_pattern_validation),
+	    cmocka_unit_test(test_openapi_matches_table),
+	    cmocka_unit_test(test_error_mapping),
+	    cmocka_unit_test(test_request_ids),
+	    cmocka_unit_test(test_json_type),
+	    cmocka_unit_test(test_query),
+	    cmocka_unit_test(test_auth_check),
+	    cmocka_unit_test(test_metrics_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -203,6 +203,27 @@ static void test_build_rejects_bad_input(void **state)
 	mime_buf_free(&b);
 }
 
+static void test_restamp_date(void **state)
+{
+	struct mime_mail m = sample();
+	struct mime_buf b = {0};
+	size_t len;
+
+	assert_int_equal(mime_build(&m, &b), 0);
+	len = b.len;
+	/* 2027-03-27T07:00:00Z */
+	assert_int_equal(mime_restamp_date(b.data, b.len, 1806130800000), 0);
+	assert_int_equal(b.len, len);
+	assert_non_null(strstr(b.data, "\r\nDate: Sat, 27 Mar 2027 07:00:00 "
+				       "+0000\r\nMessage-ID: <"));
+	assert_null(strstr(b.data, "Nov 2026"));
+	mime_buf_free(&b);
+	char no_date[] = "From: a@b.cd\r\nSubject: x\r\n\r\nDate: "
+			 "Tue, 24 Nov 2026 12:00:00 +0000\r\n";
+	assert_int_equal(mime_restamp_date(no_date, strlen(no_date), 0),
+			 ERR_NOT_FOUND);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -216,6 +237,7 @@ int main(void)
 		cmocka_unit_test(test_build_deterministic),
 		cmocka_unit_test(test_build_unsubscribe_and_attachment),
 		cmocka_unit_test(test_build_rejects_bad_input),
+		cmocka_unit_test(test_restamp_date),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

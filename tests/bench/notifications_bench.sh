@@ -1,0 +1,21 @@
+#!/bin/sh
+# notifications_bench.sh - prints the figures of the notifications service:
+# mails/s through SMTP to a local sink (tests/fakes/smtp_server.py), and how
+# long the queue takes to drain after a one-minute SMTP outage.
+#
+# Not a pass/fail test. Everything listens on 127.0.0.1 and stops by itself.
+# Options go to notifications_bench.py: --messages N (3000), --outage S (60),
+# --outage-messages N (500), --senders N (2), --retry-base-ms MS (30000).
+#
+#   CRENEAU_BUILD_DIR   build tree with bin/ (default: <source>/build)
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+source_dir=$(cd "$here/../.." && pwd)
+export CRENEAU_SOURCE_DIR="${CRENEAU_SOURCE_DIR:-$source_dir}"
+export CRENEAU_BUILD_DIR="${CRENEAU_BUILD_DIR:-$source_dir/build}"
+export PYTHONPATH="$source_dir/tests/lib${PYTHONPATH:+:$PYTHONPATH}"
+[ -x "$CRENEAU_BUILD_DIR/bin/notifications" ] ||
+	{ echo "notifications_bench: no $CRENEAU_BUILD_DIR/bin/notifications: build first" >&2; exit 2; }
+/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null ||
+	{ echo "notifications_bench: python3-aiosmtpd is not installed" >&2; exit 2; }
+exec /usr/bin/python3 "$here/notifications_bench.py" "$@"

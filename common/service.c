@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arena.h"
@@ -32,6 +33,7 @@ struct service {
 	struct rpc_server *rpc;
 	struct events_relay *relay;
 	struct events_subscriber **subs;
+	bool stopping; /* a stop signal came during start-up */
 };
 
 #define COMMON_SETTINGS 8
@@ -222,9 +224,13 @@ static int load_config(struct service *svc, int argc, char **argv,
 	return 0;
 }
 
-/* Applies the schema's migrations, waiting for PostgreSQL to come up. */
-static int migrate(struct service *svc)
+/*
+ * Applies the schema's migrations, waiting for PostgreSQL to come up; a stop
+ * signal during the wait ends it (svc->stopping).
+ */
+static int migrate(struct service *svc, const sigset_t *stop_signals)
 {
+	const struct timespec pause = {.tv_sec = 1};
 	int64_t give_up = instant_mono_ms() + svc->db_wait_s * 1000;
 	struct db *db;
 	int rc;
@@ -241,7 +247,10 @@ static int migrate(struct service *svc)
 		if (rc != ERR_UNAVAILABLE || instant_mono_ms() > give_up)
 			break;
 		log_notice(NULL, "waiting for the database");
-		sleep(1);
+		if (sigtimedwait(stop_signals, NULL, &pause) > 0) {
+			svc->stopping = true;
+			break;
+		}
 	}
 	db_close(db);
 	if (rc)
@@ -318,7 +327,9 @@ static int run(struct service *svc)
 	int sig = 0, rc;
 
 	block_signals(&set);
-	rc = migrate(svc);
+	rc = migrate(svc, &set);
+	if (svc->stopping)
+		return 0;
 	if (rc)
 		return rc;
 	rc = start_rpc(svc);

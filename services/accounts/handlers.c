@@ -947,23 +947,18 @@ static int handle_get_me(struct rpc_call *call, const ProtobufCMessage *request,
 	return rc ? rc : reply_account(call, id, reply_out);
 }
 
-/* PATCH /v1/me with a new address: it waits, pending, for its link. */
-static int request_email_change(struct rpc_call *call,
-				const struct store_account *acc,
-				const char *email)
+/* In the caller's transaction: a verification link for email (the
+ * account's pending or unverified address), announced for the mail. */
+static int send_verification(struct rpc_call *call,
+			     const struct store_account *acc, const char *email)
 {
 	Creneau__V1__EmailVerificationRequested ev =
 	    CRENEAU__V1__EMAIL_VERIFICATION_REQUESTED__INIT;
 	char token[SECURE_TOKEN_TEXT];
 	int rc;
 
-	rc = store_set_pending_email(rpc_call_db(call), acc->id, email);
-	if (rc == ERR_CONFLICT)
-		return rpc_call_fail(call, ERR_CONFLICT, "email_taken", "email",
-				     "an account already uses this e-mail");
-	if (!rc)
-		rc = new_verification(call, acc->id, email, token,
-				      &ev.verification_expires_at_ms);
+	rc = new_verification(call, acc->id, email, token,
+			      &ev.verification_expires_at_ms);
 	if (!rc) {
 		ev.account_id = acc->id;
 		ev.new_email = (char *)email;
@@ -974,6 +969,65 @@ static int request_email_change(struct rpc_call *call,
 	}
 	sodium_memzero(token, sizeof(token));
 	return rc;
+}
+
+/* PATCH /v1/me with a new address: it waits, pending, for its link. */
+static int request_email_change(struct rpc_call *call,
+				const struct store_account *acc,
+				const char *email)
+{
+	int rc = store_set_pending_email(rpc_call_db(call), acc->id, email);
+
+	if (rc == ERR_CONFLICT)
+		return rpc_call_fail(call, ERR_CONFLICT, "email_taken", "email",
+				     "an account already uses this e-mail");
+	return rc ? rc : send_verification(call, acc, email);
+}
+
+/* one new verification link a minute at most */
+#define RESEND_INTERVAL_S 60
+
+static int handle_resend_verification(struct rpc_call *call,
+				      const ProtobufCMessage *request,
+				      ProtobufCMessage **reply_out)
+{
+	struct db *db = rpc_call_db(call);
+	struct store_account acc;
+	const char *id, *target;
+	int64_t age = RESEND_INTERVAL_S;
+	int rc;
+
+	rc = signed_in(call, &id, NULL);
+	if (!rc)
+		rc = store_get_account(db, rpc_call_arena(call), id, &acc);
+	if (rc)
+		return rc == ERR_NOT_FOUND ? ERR_UNAUTHENTICATED : rc;
+	target = *acc.pending_email    ? acc.pending_email
+		 : !acc.email_verified ? acc.email
+				       : NULL;
+	if (!target)
+		return rpc_call_fail(call, ERR_CONFLICT, "already_verified",
+				     NULL, "the address is already verified");
+	rc = store_token_age(db, id, "verify_email", &age);
+	if (rc && rc != ERR_NOT_FOUND)
+		return rc;
+	if (age < RESEND_INTERVAL_S) {
+		rpc_call_retry_after(call, RESEND_INTERVAL_S - age);
+		return rpc_call_fail(call, ERR_RATE_LIMITED, "too_soon", NULL,
+				     "a link was sent less than a minute ago");
+	}
+	rc = db_begin(db);
+	if (!rc)
+		rc = send_verification(call, &acc, target);
+	if (!rc)
+		rc = db_commit(db);
+	if (rc) {
+		db_rollback(db);
+		return rc;
+	}
+	log_info(rpc_call_request_id(call), "verification link sent account=%s",
+		 id);
+	return reply_empty(call, reply_out);
 }
 
 /* What a PATCH /v1/me changes: NULL for what it leaves alone. */
@@ -1900,6 +1954,8 @@ static int handle_sweep(struct rpc_call *call, const ProtobufCMessage *request,
 const struct rpc_method handlers_methods[] = {
     METHOD("CreateAccount", create_account_request, handle_create_account),
     METHOD("ConfirmEmail", confirm_email_request, handle_confirm_email),
+    METHOD("ResendVerification", resend_verification_request,
+	   handle_resend_verification),
     METHOD("CreateSession", create_session_request, handle_create_session),
     METHOD("ValidateSession", validate_session_request,
 	   handle_validate_session),

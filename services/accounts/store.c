@@ -351,6 +351,28 @@ int store_delete_tokens(struct db *db, const char *account_id,
 	    params, NULL);
 }
 
+int store_token_age(struct db *db, const char *account_id, const char *purpose,
+		    int64_t *age_s_out)
+{
+	const char *params[2] = {account_id, purpose};
+	PGresult *res;
+	int rc;
+
+	rc = db_exec(db,
+		     "SELECT floor(extract(epoch FROM now() - max(created_at)))"
+		     "::bigint FROM tokens WHERE account_id = $1 AND "
+		     "purpose = $2",
+		     2, params, &res);
+	if (rc)
+		return rc;
+	if (PQgetisnull(res, 0, 0))
+		rc = ERR_NOT_FOUND;
+	else
+		*age_s_out = col_i64(res, 0, 0);
+	PQclear(res);
+	return rc;
+}
+
 int store_take_token(struct db *db, struct arena *a,
 		     const uint8_t hash[SECURE_HASH_BYTES], const char *purpose,
 		     char **account_id_out, char **email_out)

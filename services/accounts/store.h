@@ -95,6 +95,11 @@ int store_insert_token(struct db *db, const uint8_t hash[SECURE_HASH_BYTES],
 int store_delete_tokens(struct db *db, const char *account_id,
 			const char *purpose) WARN_UNUSED;
 
+/* store_token_age - seconds since the newest token of purpose of the
+ * account was made; ERR_NOT_FOUND when there is none. */
+int store_token_age(struct db *db, const char *account_id, const char *purpose,
+		    int64_t *age_s_out) WARN_UNUSED;
+
 /*
  * store_take_token - consumes the token (deleted whether or not still
  * valid): its account and e-mail in the arena. ERR_NOT_FOUND when unknown,

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -23,8 +25,7 @@
 struct jobs {
 	struct jobs_config cfg;
 	atomic_bool stopping;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
+	int wake[2]; /* written once by jobs_stop: every thread wakes */
 	pthread_t *threads;
 	size_t n_threads;
 };
@@ -41,22 +42,12 @@ int64_t jobs_backoff_ms(int attempt, long base_ms, long max_ms,
 	return d / 2 + (int64_t)(random % (uint32_t)(d / 2 + 1));
 }
 
-/* Sleeps up to ms or until jobs_stop. */
-static void nap(struct jobs *j, long ms)
+/* Sleeps up to ms, until a message is due (db, when it listens) or until
+ * jobs_stop. */
+static void nap(struct jobs *j, struct db *db, long ms)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&j->lock);
 	if (!atomic_load(&j->stopping))
-		pthread_cond_timedwait(&j->wake, &j->lock, &ts);
-	pthread_mutex_unlock(&j->lock);
+		store_wait(db, j->wake[0], ms);
 }
 
 /* Records the outcome of one attempt on the claimed row. */
@@ -105,13 +96,10 @@ static void release_deferred(struct jobs *j, struct db *db)
 
 	if (store_release_deferred(db, &n))
 		return;
-	if (n) {
+	/* the other senders hear of it through notify_outbox */
+	if (n)
 		log_notice(NULL, "mail server back: deferred messages released "
 				 "count=%d", n);
-		pthread_mutex_lock(&j->lock);
-		pthread_cond_broadcast(&j->wake);
-		pthread_mutex_unlock(&j->lock);
-	}
 }
 
 /* One message: claim, send, mark, commit. ERR_NOT_FOUND when idle.
@@ -170,7 +158,7 @@ static void *sender_main(void *arg)
 	struct smtp_transport *t = NULL;
 	struct db *db = NULL;
 	bool server_down = true; /* a first success releases what waited */
-	int rc;
+	int listen_pid = 0, rc;
 
 	if (db_open(&db, j->cfg.conninfo) || smtp_open(&t, &j->cfg.smtp)) {
 		log_err(NULL, "mail sender cannot start");
@@ -178,11 +166,13 @@ static void *sender_main(void *arg)
 	}
 	while (!atomic_load(&j->stopping)) {
 		rc = db_ensure(db);
+		if (!rc && store_listen(db, &listen_pid))
+			log_warn(NULL, "mail sender polls: LISTEN failed");
 		if (!rc)
 			rc = send_one(j, db, t, &server_down);
 		if (rc)
-			nap(j, rc == ERR_NOT_FOUND ? j->cfg.poll_ms
-						   : j->cfg.poll_ms * 4);
+			nap(j, db, rc == ERR_NOT_FOUND ? j->cfg.poll_ms
+						       : j->cfg.poll_ms * 4);
 	}
 out:
 	smtp_close(t);
@@ -259,7 +249,7 @@ static void *housekeeping_main(void *arg)
 	}
 	while (!atomic_load(&j->stopping)) {
 		housekeeping(j, db);
-		nap(j, HOUSEKEEPING_MS);
+		nap(j, NULL, HOUSEKEEPING_MS);
 	}
 	db_close(db);
 	return NULL;
@@ -274,8 +264,10 @@ int jobs_start(struct jobs **out, const struct jobs_config *cfg)
 		return ERR_NOMEM;
 	j->cfg = *cfg;
 	atomic_init(&j->stopping, false);
-	pthread_mutex_init(&j->lock, NULL);
-	pthread_cond_init(&j->wake, NULL);
+	if (pipe2(j->wake, O_CLOEXEC | O_NONBLOCK)) {
+		free(j);
+		return ERR_INTERNAL;
+	}
 	j->threads = calloc(n, sizeof(*j->threads));
 	if (!j->threads) {
 		jobs_stop(j);
@@ -299,14 +291,13 @@ void jobs_stop(struct jobs *j)
 {
 	if (!j)
 		return;
-	pthread_mutex_lock(&j->lock);
 	atomic_store(&j->stopping, true);
-	pthread_cond_broadcast(&j->wake);
-	pthread_mutex_unlock(&j->lock);
+	if (write(j->wake[1], "x", 1) < 0)
+		log_warn(NULL, "cannot wake the mail jobs");
 	for (size_t i = 0; i < j->n_threads; i++)
 		pthread_join(j->threads[i], NULL);
 	free(j->threads);
-	pthread_mutex_destroy(&j->lock);
-	pthread_cond_destroy(&j->wake);
+	close(j->wake[0]);
+	close(j->wake[1]);
 	free(j);
 }

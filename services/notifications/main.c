@@ -43,9 +43,9 @@ static const struct config_setting settings[] = {
 	{"CRENEAU_MAIL_SENDERS", CONFIG_INT, "2", false,
 	 "sender threads, each with its own SMTP connection", &app.senders, 1,
 	 64},
-	{"CRENEAU_MAIL_POLL_MS", CONFIG_INT, "200", false,
-	 "how often an idle sender looks at the outbox", &app.poll_ms, 10,
-	 60000},
+	{"CRENEAU_MAIL_POLL_MS", CONFIG_INT, "1000", false,
+	 "how often an idle sender looks at the outbox for messages that "
+	 "became due (new ones wake it at once)", &app.poll_ms, 10, 60000},
 	{"CRENEAU_MAIL_RETRY_BASE_MS", CONFIG_INT, "30000", false,
 	 "first retry delay after a temporary failure (doubles each time)",
 	 &app.retry_base_ms, 1, 86400000},

@@ -1,6 +1,7 @@
 /* store.c - every SQL statement of notifications (schema notify); no PGresult leaves this file. */
 #include "store.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,43 @@ int store_enqueue(struct db *db, const struct store_message *m,
 	if (!rc && inserted_out)
 		*inserted_out = n == 1;
 	return rc;
+}
+
+int store_listen(struct db *db, int *pid_io)
+{
+	PGconn *conn = db_conn(db);
+	int pid = conn ? PQbackendPID(conn) : 0;
+	int rc;
+
+	if (!pid || pid == *pid_io)
+		return 0;
+	rc = exec_count(db, "LISTEN notify_outbox", 0, NULL, NULL);
+	if (!rc)
+		*pid_io = pid;
+	return rc;
+}
+
+void store_wait(struct db *db, int wake_fd, long ms)
+{
+	PGconn *conn = db ? db_conn(db) : NULL;
+	int sock = conn && PQstatus(conn) == CONNECTION_OK ? PQsocket(conn)
+							    : -1;
+	struct pollfd p[2] = {{.fd = wake_fd, .events = POLLIN},
+			      {.fd = sock, .events = POLLIN}};
+	PGnotify *n;
+
+	/* notifications that came with the last results are already here */
+	if (conn && (n = PQnotifies(conn)) != NULL) {
+		PQfreemem(n);
+		goto out_drain;
+	}
+	if (poll(p, sock >= 0 ? 2 : 1, (int)ms) <= 0 || sock < 0 ||
+	    !(p[1].revents & (POLLIN | POLLERR | POLLHUP)))
+		return;
+	PQconsumeInput(conn);
+out_drain:
+	while ((n = PQnotifies(conn)) != NULL)
+		PQfreemem(n);
 }
 
 int store_claim_due(struct db *db, struct store_claim *out)

@@ -34,6 +34,20 @@ struct store_message {
 int store_enqueue(struct db *db, const struct store_message *m,
 		  bool *inserted_out) WARN_UNUSED;
 
+/*
+ * store_listen - makes sure this connection LISTENs to notify_outbox (again
+ * after a reconnection: *pid_io remembers the backend it was set up on).
+ */
+int store_listen(struct db *db, int *pid_io) WARN_UNUSED;
+
+/*
+ * store_wait - waits up to ms for a notify_outbox notification on db (when
+ * it listens) or for wake_fd to become readable; consumes what arrived.
+ * Returns nothing: any wake-up, time-out or error sends the caller back to
+ * look at the outbox.
+ */
+void store_wait(struct db *db, int wake_fd, long ms);
+
 /* A claimed message; strings malloc'd, freed by store_claim_free. */
 struct store_claim {
 	char id[40];

@@ -195,6 +195,33 @@ class AccountsTest(unittest.TestCase):
                                {"token": "not-a-token"})
         self.assertEqual(status, 400)
 
+    def test_resend_verification(self):
+        account = signup()
+        session, _ = login(account["email"])
+        token = session["token"]
+        # a link was just sent: the next one waits a minute
+        status, hdrs, body = http("POST", "/v1/email-verifications",
+                                  token=token)
+        self.assertEqual(status, 429, body)
+        self.assertGreater(int(hdrs["Retry-After"]), 0)
+        rc, _, err = STACK.psql(
+            "UPDATE tokens SET created_at = now() - interval '2 minutes' "
+            "WHERE account_id = '%s'" % account["id"], role="accounts")
+        self.assertEqual(rc, 0, err)
+        first = verification_token(account["id"])
+        status, _, body = http("POST", "/v1/email-verifications", token=token)
+        self.assertEqual(status, 202, body)
+        second = verification_token(account["id"])
+        self.assertNotEqual(first, second)
+        # the old link is dead, the new one works
+        self.assertEqual(http("POST", "/v1/email-verifications/confirm",
+                              {"token": first})[0], 400)
+        self.assertEqual(http("POST", "/v1/email-verifications/confirm",
+                              {"token": second})[0], 204)
+        status, _, body = http("POST", "/v1/email-verifications", token=token)
+        self.assertEqual(status, 409, body)
+        self.assertEqual(http("POST", "/v1/email-verifications")[0], 401)
+
     def test_verification_mail(self):
         account = signup()
         token = verification_token(account["id"])

@@ -8,7 +8,9 @@ booking service learns of them through the accounts events, which the tests
 wait for.
 """
 
+import json
 import os
+import re
 import sys
 import threading
 import time
@@ -483,6 +485,24 @@ class BookingTest(unittest.TestCase):
             ("DELETE", "/v1/me/clients/" + record, None, other, 404),
             ("DELETE", "/v1/me/clients/" + record, None, owner, 403),
         ]
+        # every booking route of the API is in the table
+        with open(os.path.join(os.environ["CRENEAU_SOURCE_DIR"], "docs",
+                               "openapi.json")) as f:
+            doc = json.load(f)
+        routed = set()
+        for pattern, ops in doc["paths"].items():
+            for method, op in ops.items():
+                if "booking" in op.get("tags", []):
+                    routed.add((method.upper(), pattern))
+        covered = set()
+        for method, path, _, _, _ in rows:
+            bare = path.split("?")[0]
+            for m, pattern in routed:
+                regex = "^" + re.sub(r"\{\w+\}", "[^/]+", pattern) + "$"
+                if m == method and re.match(regex, bare):
+                    covered.add((m, pattern))
+        self.assertGreaterEqual(len(routed), 22)
+        self.assertEqual(routed - covered, set())
         failures = []
         for method, path, body, who, want in rows:
             status, _, reply = http(method, path, body, token=who)

@@ -349,6 +349,36 @@ class NotificationsTest(unittest.TestCase):
         self.assertIn("reset-password?token=reset-tok",
                       self.parts(found[1].message)["text/plain"].get_content())
 
+    def test_signup_and_reset_through_accounts(self):
+        """The real accounts service: its events make the mails."""
+        s = self.stack
+        addr = "real.%s@example.org" % uuid.uuid4().hex[:8]
+        status, _, body = s.http("POST", "/v1/accounts", body={
+            "role": "client", "email": addr, "password": "Tr0ub4dor&3x!",
+            "first_name": "Émilie", "last_name": "Zola",
+            "accept_terms": True})
+        if status in (404, 501):
+            self.skipTest("accounts sign-up not available")
+        self.assertEqual(status, 201, body)
+        [m] = self.mails_to(addr)
+        self.assertEqual(str(m.message["Subject"]),
+                         "Confirmez votre adresse e-mail")
+        text = self.parts(m.message)["text/plain"].get_content()
+        link = [w for w in text.split() if "verify-email?token=" in w][0]
+        token = urllib.parse.parse_qs(urllib.parse.urlparse(link).query)[
+            "token"][0]
+        status, _, body = s.http("POST", "/v1/email-verifications/confirm",
+                                 body={"token": token})
+        self.assertEqual(status, 204, body)
+        status, _, body = s.http("POST", "/v1/password-resets",
+                                 body={"email": addr})
+        self.assertEqual(status, 202, body)
+        mails = self.mails_to(addr, n=2)
+        self.assertEqual(len(mails), 2)
+        self.assertIn("mot de passe", str(mails[1].message["Subject"]))
+        text = self.parts(mails[1].message)["text/plain"].get_content()
+        self.assertIn("reset-password?token=", text)
+
     def booking_event(self, topic, booking_id, practitioner, client, start_ms,
                       **kw):
         self.publish("booking", topic, pb([
@@ -408,6 +438,43 @@ class NotificationsTest(unittest.TestCase):
         self.wait_sql("SELECT status FROM outbox WHERE booking_id = '%s' AND "
                       "kind = 'booking_reminder'" % booking_id,
                       [["cancelled"]])
+
+    def test_reschedule_and_account_deletion(self):
+        pid, paddr = self.new_account(ROLE_PRACTITIONER, "Inès", "Moreau")
+        cid, caddr = self.new_account(ROLE_CLIENT, "Hugo", "Petit")
+        self.mails_to(caddr)
+        booking_id = str(uuid.uuid4())
+        start = 1806217200000  # 2027-03-28T07:00:00Z, 09:00 in Paris
+        self.booking_event("booking.created", booking_id, pid, cid, start)
+        self.mails_to(caddr, n=2)
+        new_start = start + 2 * 86400000  # Tuesday 30 March, 09:00
+        self.booking_event("booking.rescheduled", booking_id, pid, cid,
+                           new_start, previous_start_ms=start)
+        mails = self.mails_to(caddr, n=3)
+        moved = mails[2].message
+        self.assertIn("Rendez-vous déplacé", str(moved["Subject"]))
+        text = self.parts(moved)["text/plain"].get_content()
+        self.assertIn("dimanche 28 mars 2027 à 09:00", text)
+        self.assertIn("mardi 30 mars 2027 à 09:00", text)
+        cal = self.parts(moved)["text/calendar"].get_content()
+        if isinstance(cal, bytes):
+            cal = cal.decode()
+        self.assertIn("METHOD:REQUEST", cal)
+        self.assertIn("SEQUENCE:1", cal)
+        self.assertIn("DTSTART:20270330T070000Z", cal)
+        self.assertEqual(len(self.mails_to(paddr, n=3)), 3)
+        self.wait_sql("SELECT status, to_char(due_at AT TIME ZONE 'UTC', "
+                      "'MM-DD HH24:MI') FROM outbox WHERE booking_id = '%s' "
+                      "AND kind = 'booking_reminder' ORDER BY due_at"
+                      % booking_id,
+                      [["cancelled", "03-27 07:00"], ["queued", "03-29 07:00"]])
+        # the client leaves: the copy and the queued reminder go
+        self.publish("accounts", "account.deleted", pb([(1, cid),
+                                                        (2, ROLE_CLIENT)]))
+        self.wait_sql("SELECT count(*) FROM contacts WHERE account_id = '%s'"
+                      % cid, [["0"]])
+        self.wait_sql("SELECT count(*) FROM outbox WHERE booking_id = '%s' "
+                      "AND status = 'queued'" % booking_id, [["0"]])
 
     def test_reminder_sent_when_due(self):
         pid, paddr = self.new_account(ROLE_PRACTITIONER, "Paul", "Martin")

@@ -87,3 +87,17 @@ CREATE TABLE newsletter_campaigns (
     queued integer NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- Wakes the senders (LISTEN notify_outbox) when a message becomes due now:
+-- a new message, or deferred ones released after an outage. Messages due
+-- later (reminders, retries) are found by the senders' polling backstop.
+CREATE FUNCTION outbox_wake() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('notify_outbox', '');
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER outbox_wake AFTER INSERT OR UPDATE OF due_at ON outbox
+    FOR EACH ROW WHEN (NEW.due_at <= now() AND NEW.status = 'queued')
+    EXECUTE FUNCTION outbox_wake();

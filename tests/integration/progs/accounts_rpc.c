@@ -29,6 +29,7 @@ static const struct {
 } methods[] = {
     {"CreateAccount", D(create_account_request), D(account)},
     {"ConfirmEmail", D(confirm_email_request), D(empty)},
+    {"ResendVerification", D(resend_verification_request), D(empty)},
     {"CreateSession", D(create_session_request), D(create_session_reply)},
     {"ValidateSession", D(validate_session_request), D(validate_session_reply)},
     {"DeleteCurrentSession", D(delete_current_session_request), D(empty)},

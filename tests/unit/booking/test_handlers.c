@@ -857,6 +857,40 @@ static void endings_busy_and_privacy(void **state)
 	assert_int_equal(query_long("SELECT count(*) FROM busy_intervals"), 0);
 }
 
+static void undecodable_events_are_skipped(void **state)
+{
+	Creneau__V1__Event ev = CRENEAU__V1__EVENT__INIT;
+	Creneau__V1__AccountUpdated up = CRENEAU__V1__ACCOUNT_UPDATED__INIT;
+	uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
+	long before;
+
+	if (!pg)
+		skip();
+	before = query_long("SELECT count(*) FROM accounts");
+	ev.publisher = "accounts";
+	ev.topic = "account.created";
+	ev.payload.data = junk;
+	ev.payload.len = sizeof(junk);
+	assert_int_equal(db_begin(db), 0);
+	assert_int_equal(handlers_apply_accounts_event(NULL, db, &ev), 0);
+	ev.topic = "account.something_new"; /* not booking's business */
+	assert_int_equal(handlers_apply_accounts_event(NULL, db, &ev), 0);
+	assert_int_equal(db_commit(db), 0);
+	assert_int_equal(query_long("SELECT count(*) FROM accounts"), before);
+	/* account.updated refreshes the copy (names, phone) */
+	up.account_id = CLIENT;
+	up.role = CRENEAU__V1__ROLE__ROLE_CLIENT;
+	up.email = "new@example.org";
+	up.first_name = "Zoé";
+	up.last_name = "Durand";
+	up.phone = "+33611111111";
+	feed("account.updated", &up.base);
+	assert_int_equal(
+	    query_long("SELECT count(*) FROM accounts WHERE "
+		       "phone = '+33611111111' AND email_verified"),
+	    1);
+}
+
 static void bad_input_changes_nothing(void **state)
 {
 	Creneau__V1__CreateOverrideRequest ov =
@@ -964,6 +998,7 @@ int main(void)
 	    T(export_holds_what_booking_knows),
 	    T(endings_busy_and_privacy),
 	    T(bad_input_changes_nothing),
+	    T(undecodable_events_are_skipped),
 	};
 #undef T
 	const char *ci = getenv("CI");

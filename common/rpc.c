@@ -2,6 +2,7 @@
 #include "rpc.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -688,7 +689,35 @@ struct rpc_client {
 	int in_flight;		/* calls that may still touch the client */
 	int64_t last_end_ms;	/* instant_mono_ms() when a call last ended */
 	bool closing;
+	atomic_int pipes;	/* connected replicas */
+	int64_t opened_ms;	/* instant_mono_ms() at rpc_client_open */
 };
+
+/* How long a new client waits for its first connections before a call with
+ * no replica connected fails at once instead of waiting for its deadline. */
+#define CONNECT_GRACE_MS 1000
+
+/* Keeps count of the connected replicas (on an nng thread). */
+static void pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+	struct rpc_client *c = arg;
+
+	if (ev == NNG_PIPE_EV_ADD_POST)
+		atomic_fetch_add(&c->pipes, 1);
+	else if (ev == NNG_PIPE_EV_REM_POST)
+		atomic_fetch_sub(&c->pipes, 1);
+}
+
+/*
+ * False when no replica is connected and the client is past its start-up
+ * grace: every replica is down, so the caller hears it now (503) rather
+ * than at its deadline.
+ */
+static bool may_reach_replica(struct rpc_client *c)
+{
+	return atomic_load(&c->pipes) > 0 ||
+	       instant_mono_ms() - c->opened_ms < CONNECT_GRACE_MS;
+}
 
 /* What every call prepares before it goes on the wire. */
 struct outgoing {
@@ -699,13 +728,14 @@ struct outgoing {
 	nng_msg *frame;
 };
 
-/* Counts and lists a new call; false once the client is closing. */
+/* Counts and lists a new call; false once the client is closing, or when
+ * no replica is connected. */
 static bool call_begin(struct rpc_client *c, struct call_link *link)
 {
 	bool ok;
 
 	pthread_mutex_lock(&c->lock);
-	ok = !c->closing;
+	ok = !c->closing && may_reach_replica(c);
 	if (ok) {
 		c->in_flight++;
 		link->aio = NULL;
@@ -919,10 +949,15 @@ static int client_socket(struct rpc_client *c)
 	    (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT,
 				    RECONNECT_MAX_MS)) != 0 ||
 	    (rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
-				      RPC_MAX_FRAME)) != 0) {
+				      RPC_MAX_FRAME)) != 0 ||
+	    (rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_event,
+				  c)) != 0 ||
+	    (rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_event,
+				  c)) != 0) {
 		log_err(NULL, "rpc socket options: %s", nng_strerror(rv));
 		return ERR_INTERNAL;
 	}
+	c->opened_ms = instant_mono_ms();
 	return 0;
 }
 

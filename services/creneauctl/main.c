@@ -93,17 +93,27 @@ out_print:
 	return rc;
 }
 
-static int cmd_health(void)
+/* only: a service name, or NULL for all of them. */
+static int cmd_health(const char *only)
 {
-	struct arena *arena = arena_new(0);
-	int bad = 0;
+	struct arena *arena;
+	int bad = 0, asked = 0;
 
+	arena = arena_new(0);
 	if (!arena)
 		return 1;
-	for (size_t i = 0; i < N_PEERS; i++)
+	for (size_t i = 0; i < N_PEERS; i++) {
+		if (only && strcmp(only, peers[i].service) != 0)
+			continue;
+		asked++;
 		if (health_of(&peers[i], arena))
 			bad++;
+	}
 	arena_free(arena);
+	if (!asked) {
+		fprintf(stderr, "creneauctl: unknown service '%s'\n", only);
+		return 2;
+	}
 	return bad ? 1 : 0;
 }
 
@@ -260,7 +270,7 @@ int main(int argc, char **argv)
 		   strcmp(argv[2], "create") == 0) {
 		rc = cmd_admin_create(argv[3], argv[4], argv[5]);
 	} else if (strcmp(argv[1], "health") == 0) {
-		rc = cmd_health();
+		rc = cmd_health(argc > 2 ? argv[2] : NULL);
 	} else {
 		fprintf(stderr, "creneauctl: unknown command '%s'\n", argv[1]);
 		rc = 2;

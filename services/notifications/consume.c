@@ -108,97 +108,132 @@ static int token_mail(struct notify_app *app, struct db *db,
 	return rc;
 }
 
-static int account_created(struct notify_app *app, struct db *db,
-			   const Creneau__V1__Event *ev,
-			   const Creneau__V1__AccountCreated *m)
+/*
+ * One handler per accounts topic. Each unpacks its payload (NULL: not
+ * decodable, logged and skipped by the caller) and applies it.
+ */
+#define UNPACK(fn, ev) fn(NULL, (ev)->payload.len, (ev)->payload.data)
+
+static int on_created(struct notify_app *app, struct db *db,
+		      const Creneau__V1__Event *ev, bool *bad)
 {
-	int rc = store_contact_put(db, m->account_id, role_name(m->role),
-				   m->email, m->first_name, m->last_name, NULL);
-
-	if (rc)
-		return rc;
-	return token_mail(app, db, ev, false, m->account_id, m->email,
-			  m->first_name, m->verification_token,
-			  m->verification_expires_at_ms);
-}
-
-#define UNPACK(type, fn, ev)                                                  \
-	((type *)fn(NULL, (ev)->payload.len, (ev)->payload.data))
-
-static int apply_accounts(struct notify_app *app, struct db *db,
-			  const Creneau__V1__Event *ev, bool *undecodable)
-{
-	const char *t = ev->topic;
+	Creneau__V1__AccountCreated *m =
+		UNPACK(creneau__v1__account_created__unpack, ev);
 	int rc = 0;
 
-	*undecodable = false;
-	if (strcmp(t, "account.created") == 0) {
-		Creneau__V1__AccountCreated *m =
-			UNPACK(Creneau__V1__AccountCreated,
-			       creneau__v1__account_created__unpack, ev);
-		if (!m)
-			goto out_undecodable;
-		rc = account_created(app, db, ev, m);
+	if (!(*bad = !m)) {
+		rc = store_contact_put(db, m->account_id, role_name(m->role),
+				       m->email, m->first_name, m->last_name,
+				       NULL);
+		if (!rc)
+			rc = token_mail(app, db, ev, false, m->account_id,
+					m->email, m->first_name,
+					m->verification_token,
+					m->verification_expires_at_ms);
 		creneau__v1__account_created__free_unpacked(m, NULL);
-	} else if (strcmp(t, "account.email_verification_requested") == 0) {
-		Creneau__V1__EmailVerificationRequested *m = UNPACK(
-			Creneau__V1__EmailVerificationRequested,
-			creneau__v1__email_verification_requested__unpack, ev);
-		if (!m)
-			goto out_undecodable;
+	}
+	return rc;
+}
+
+static int on_verification_requested(struct notify_app *app, struct db *db,
+				     const Creneau__V1__Event *ev, bool *bad)
+{
+	Creneau__V1__EmailVerificationRequested *m = UNPACK(
+		creneau__v1__email_verification_requested__unpack, ev);
+	int rc = 0;
+
+	if (!(*bad = !m)) {
 		rc = token_mail(app, db, ev, false, m->account_id, m->new_email,
 				m->first_name, m->verification_token,
 				m->verification_expires_at_ms);
 		creneau__v1__email_verification_requested__free_unpacked(m,
 									 NULL);
-	} else if (strcmp(t, "account.verified") == 0) {
-		Creneau__V1__AccountVerified *m =
-			UNPACK(Creneau__V1__AccountVerified,
-			       creneau__v1__account_verified__unpack, ev);
-		if (!m)
-			goto out_undecodable;
+	}
+	return rc;
+}
+
+static int on_verified(struct notify_app *app, struct db *db,
+		       const Creneau__V1__Event *ev, bool *bad)
+{
+	Creneau__V1__AccountVerified *m =
+		UNPACK(creneau__v1__account_verified__unpack, ev);
+	int rc = 0;
+
+	if (!(*bad = !m)) {
 		rc = store_contact_set_email(db, m->account_id, m->email);
 		creneau__v1__account_verified__free_unpacked(m, NULL);
-	} else if (strcmp(t, "account.updated") == 0) {
-		Creneau__V1__AccountUpdated *m =
-			UNPACK(Creneau__V1__AccountUpdated,
-			       creneau__v1__account_updated__unpack, ev);
-		if (!m)
-			goto out_undecodable;
+	}
+	return rc;
+}
+
+static int on_updated(struct notify_app *app, struct db *db,
+		      const Creneau__V1__Event *ev, bool *bad)
+{
+	Creneau__V1__AccountUpdated *m =
+		UNPACK(creneau__v1__account_updated__unpack, ev);
+	int rc = 0;
+
+	if (!(*bad = !m)) {
 		rc = store_contact_put(db, m->account_id, role_name(m->role),
 				       m->email, m->first_name, m->last_name,
 				       NULL);
 		creneau__v1__account_updated__free_unpacked(m, NULL);
-	} else if (strcmp(t, "account.deleted") == 0) {
-		Creneau__V1__AccountDeleted *m =
-			UNPACK(Creneau__V1__AccountDeleted,
-			       creneau__v1__account_deleted__unpack, ev);
-		if (!m)
-			goto out_undecodable;
+	}
+	return rc;
+}
+
+static int on_deleted(struct notify_app *app, struct db *db,
+		      const Creneau__V1__Event *ev, bool *bad)
+{
+	Creneau__V1__AccountDeleted *m =
+		UNPACK(creneau__v1__account_deleted__unpack, ev);
+	int rc = 0;
+
+	if (!(*bad = !m)) {
 		rc = store_contact_delete(db, m->account_id);
 		creneau__v1__account_deleted__free_unpacked(m, NULL);
-	} else if (strcmp(t, "password_reset.requested") == 0) {
-		Creneau__V1__PasswordResetRequested *m = UNPACK(
-			Creneau__V1__PasswordResetRequested,
-			creneau__v1__password_reset_requested__unpack, ev);
-		if (!m)
-			goto out_undecodable;
+	}
+	return rc;
+}
+
+static int on_reset_requested(struct notify_app *app, struct db *db,
+			      const Creneau__V1__Event *ev, bool *bad)
+{
+	Creneau__V1__PasswordResetRequested *m =
+		UNPACK(creneau__v1__password_reset_requested__unpack, ev);
+	int rc = 0;
+
+	if (!(*bad = !m)) {
 		rc = token_mail(app, db, ev, true, m->account_id, m->email,
 				m->first_name, m->token, m->expires_at_ms);
 		creneau__v1__password_reset_requested__free_unpacked(m, NULL);
 	}
 	return rc;
-out_undecodable:
-	*undecodable = true;
-	return 0;
 }
+
+static const struct {
+	const char *topic;
+	int (*apply)(struct notify_app *app, struct db *db,
+		     const Creneau__V1__Event *ev, bool *bad);
+} accounts_topics[] = {
+	{"account.created", on_created},
+	{"account.email_verification_requested", on_verification_requested},
+	{"account.verified", on_verified},
+	{"account.updated", on_updated},
+	{"account.deleted", on_deleted},
+	{"password_reset.requested", on_reset_requested},
+};
 
 int consume_accounts(void *arg, struct db *db, const Creneau__V1__Event *ev)
 {
-	bool undecodable;
-	int rc = apply_accounts(arg, db, ev, &undecodable);
+	bool bad = false;
+	int rc = 0;
 
-	if (undecodable)
+	for (size_t i = 0;
+	     i < sizeof(accounts_topics) / sizeof(accounts_topics[0]); i++)
+		if (strcmp(ev->topic, accounts_topics[i].topic) == 0)
+			rc = accounts_topics[i].apply(arg, db, ev, &bad);
+	if (bad)
 		log_err(NULL, "undecodable event skipped publisher=%s "
 			      "sequence=%llu topic=%s",
 			ev->publisher, (unsigned long long)ev->sequence,

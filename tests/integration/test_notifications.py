@@ -357,7 +357,8 @@ class NotificationsTest(unittest.TestCase):
             "role": "client", "email": addr, "password": "Tr0ub4dor&3x!",
             "first_name": "Émilie", "last_name": "Zola",
             "accept_terms": True})
-        if status in (404, 501):
+        if status in (404, 501) or (isinstance(body, dict) and body.get(
+                "error", {}).get("code") == "unknown_method"):
             self.skipTest("accounts sign-up not available")
         self.assertEqual(status, 201, body)
         [m] = self.mails_to(addr)

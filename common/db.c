@@ -1,6 +1,7 @@
 /* db.c - PostgreSQL for a service: mapped errors, reconnection, migrations. */
 #include "db.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,8 +187,29 @@ void db_close(struct db *db)
 	free(db);
 }
 
+/*
+ * Reads what the server sent while the connection sat idle, without
+ * blocking: a server that shut down or restarted has said so and closed the
+ * socket, which turns the status bad before a statement is sent on it.
+ */
+static void notice_closed(struct db *db)
+{
+	/* The farewell message and the end of the stream may come in two
+	 * reads: keep reading while the socket has something to say. */
+	for (int i = 0; i < 4 && is_connected(db); i++) {
+		struct pollfd pfd = {.fd = PQsocket(db->conn), .events = POLLIN};
+
+		if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0)
+			return;
+		if (!PQconsumeInput(db->conn))
+			return; /* the status is now bad: db_ensure reconnects */
+	}
+}
+
 int db_ensure(struct db *db)
 {
+	if (!db->in_txn)
+		notice_closed(db);
 	if (is_connected(db))
 		return 0;
 	/* A transaction never continues on a new connection: it is gone. */
@@ -242,18 +264,27 @@ static const char *field_or_dash(const PGresult *res, int field)
 
 /*
  * Logs a failed statement: SQLSTATE and the names of what it hit, never the
- * parameters. A data exception's (22xxx) message quotes the rejected input,
- * which may be personal data, so only its column and type are written.
+ * parameters. Messages of data exceptions (22xxx), raised errors (P0001) and
+ * most others may quote the rejected input, which may be personal data, so
+ * for them only the column and type are written.
  */
 static void log_failure(const PGresult *res, const char *state)
 {
 	char msg[256];
 
-	if (state && strncmp(state, "22", 2) == 0) {
+	/* Only the classes whose messages name objects, never values, are
+	 * written in words: integrity (23), transaction (40), operator (57),
+	 * connection (08). */
+	if (!state || (strncmp(state, "23", 2) != 0 &&
+		       strncmp(state, "40", 2) != 0 &&
+		       strncmp(state, "57", 2) != 0 &&
+		       strncmp(state, "08", 2) != 0)) {
 		log_warn(NULL,
-			 "database statement failed sqlstate=%s column=%s "
-			 "datatype=%s",
-			 state, field_or_dash(res, PG_DIAG_COLUMN_NAME),
+			 "database statement failed sqlstate=%s table=%s "
+			 "column=%s datatype=%s",
+			 state ? state : "-",
+			 field_or_dash(res, PG_DIAG_TABLE_NAME),
+			 field_or_dash(res, PG_DIAG_COLUMN_NAME),
 			 field_or_dash(res, PG_DIAG_DATATYPE_NAME));
 		return;
 	}

@@ -27,12 +27,20 @@ static const struct error_entry errors[] = {
 	{ERR_PROTOCOL, "protocol", "malformed or unauthenticated message"},
 };
 
-static const struct error_entry *find(int code)
+static const struct error_entry *lookup(int code)
 {
 	for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++)
 		if (errors[i].code == code)
 			return &errors[i];
-	return &errors[12]; /* ERR_INTERNAL: unknown codes are bugs */
+	return NULL;
+}
+
+/* Unknown codes are bugs: they read as ERR_INTERNAL. */
+static const struct error_entry *find(int code)
+{
+	const struct error_entry *e = lookup(code);
+
+	return e ? e : lookup(ERR_INTERNAL);
 }
 
 const char *error_str(int code)

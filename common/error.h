@@ -17,14 +17,14 @@ enum error_code {
 	ERR_NOT_FOUND = -4,       /* absent, or not yours to see (404) */
 	ERR_CONFLICT = -5,        /* clashes with existing state (409) */
 	ERR_TOO_LARGE = -6,       /* body or field over its limit (413) */
-	ERR_UNSUPPORTED = -7,     /* wrong media type or method (415) */
+	ERR_UNSUPPORTED = -7,     /* wrong media type (415) */
 	ERR_RULE = -8,            /* well-formed but breaks a rule (422) */
 	ERR_RATE_LIMITED = -9,    /* slow down (429) */
 	ERR_UNAVAILABLE = -10,    /* a dependency is down; retry (503) */
-	ERR_TIMEOUT = -11,        /* the deadline passed (504) */
+	ERR_TIMEOUT = -11,        /* the deadline passed (503: retry) */
 	ERR_INTERNAL = -12,       /* a bug or an unexpected fault (500) */
 	ERR_NOMEM = -13,          /* allocation failed (500) */
-	ERR_PROTOCOL = -14,       /* bad bytes on the wire or a failed MAC */
+	ERR_PROTOCOL = -14,       /* bad bytes on the wire, failed MAC (502) */
 };
 
 /* Short English description of code; never NULL; static storage. */

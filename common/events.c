@@ -25,6 +25,7 @@
 #define FETCH_MAX_BYTES (2u * 1024 * 1024) /* payload bytes per fetch reply */
 #define RELAY_MAX_BYTES (8u * 1024 * 1024) /* payload bytes per relay batch */
 #define HEARTBEAT_MS 1000
+#define PRUNE_EVERY_MS (10 * 60 * 1000) /* outbox retention sweep */
 #define LOCK_RETRY_MS 1000
 #define RECV_WAIT_MS 250        /* subscriber: PUB receive timeout */
 #define POLL_MS 3000            /* subscriber: fetch when nothing came */
@@ -250,6 +251,7 @@ struct events_relay {
 	int lock_pid;
 	uint64_t head; /* last sequence given and published */
 	int64_t next_beat_ms;
+	int64_t next_prune_ms;
 };
 
 /* LISTENs on the channel the outbox trigger notifies (name unquoted). */
@@ -528,6 +530,33 @@ static int relay_step(struct events_relay *r)
 	return HEARTBEAT_MS;
 }
 
+/*
+ * Deletes published events older than EVENTS_RETENTION_DAYS, a bounded
+ * batch at a time: payloads carry personal data and the outbox must not
+ * grow for ever. A subscriber further behind than that cannot catch up by
+ * FetchEvents (it logs the gap) and is resynchronised by its operator.
+ */
+static void relay_prune(struct events_relay *r)
+{
+	static const char sql[] =
+		"DELETE FROM events_outbox WHERE id IN ("
+		" SELECT id FROM events_outbox WHERE seq IS NOT NULL"
+		" AND published_at < now() - make_interval(days => $1::int)"
+		" ORDER BY id LIMIT 10000)";
+	char days[16];
+	const char *params[] = {days};
+	int rc;
+
+	if (!r->active || instant_mono_ms() < r->next_prune_ms)
+		return;
+	r->next_prune_ms = instant_mono_ms() + PRUNE_EVERY_MS;
+	snprintf(days, sizeof(days), "%d", EVENTS_RETENTION_DAYS);
+	rc = db_exec(r->db, sql, 1, params, NULL);
+	if (rc)
+		log_warn(NULL, "events outbox prune failed publisher=%s error=%s",
+			 r->service, error_str(rc));
+}
+
 static void *relay_main(void *arg)
 {
 	struct events_relay *r = arg;
@@ -539,6 +568,7 @@ static void *relay_main(void *arg)
 		int fd = r->active && conn ? PQsocket(conn) : -1;
 
 		relay_heartbeat(r);
+		relay_prune(r);
 		until_beat = r->next_beat_ms - instant_mono_ms();
 		if (wait_ms > until_beat)
 			wait_ms = until_beat > 0 ? (int)until_beat : 0;

@@ -13,6 +13,9 @@ struct db;
 struct events_relay;
 struct events_subscriber;
 
+/* How long published events stay in the outbox for FetchEvents. */
+#define EVENTS_RETENTION_DAYS 7
+
 /* Largest packed payload events_publish accepts. */
 #define EVENTS_MAX_PAYLOAD (1024u * 1024)
 
@@ -31,7 +34,8 @@ int events_publish(struct db *db, const char *topic,
  * gapless sequence numbers, in commit order, and publishes them on a PUB
  * socket listening on pub_url (MAC-framed with key). Woken by LISTEN/NOTIFY,
  * with a polling backstop; publishes the head sequence as a heartbeat every
- * second. With several replicas, one relay at a time holds an advisory lock
+ * second; every ten minutes it deletes events published more than
+ * EVENTS_RETENTION_DAYS ago. With several replicas, one relay at a time holds an advisory lock
  * and works; the others wait. service names the publisher in events (and in
  * FetchEvents replies). conninfo's schema must be migrated. key
  * (SECURE_KEY_BYTES) is borrowed until events_relay_stop. A database that is

@@ -38,6 +38,8 @@
  */
 #define SETTLE_MS 100
 /* a name is logged at most this long; it comes from an authenticated peer */
+/* how far a caller's clock may run ahead of ours */
+#define CLOCK_SKEW_MS 60000
 #define LOGGED_NAME_MAX 64
 #define MESSAGE_MAX	256
 
@@ -215,12 +217,19 @@ static int dispatch(struct rpc_call *call, ProtobufCMessage **reply_out)
 	const struct rpc_method *method;
 	ProtobufCAllocator alloc;
 	ProtobufCMessage *msg;
+	int64_t now;
 	int rc;
 
-	if (req->deadline_ms != 0 && instant_now_ms() > req->deadline_ms)
+	now = instant_now_ms();
+	if (now > req->deadline_ms)
 		return rpc_call_fail(call, ERR_TIMEOUT, "deadline_passed", NULL,
 				     "the deadline passed before the request "
 				     "was served");
+	/* A frame's deadline bounds how long a captured copy could be
+	 * replayed: none, or one too far ahead, is refused. */
+	if (req->deadline_ms > now + RPC_MAX_TIMEOUT_MS + CLOCK_SKEW_MS)
+		return rpc_call_fail(call, ERR_INVALID, "bad_deadline", NULL,
+				     "the deadline is too far ahead");
 	method = find_method(call->worker->srv, req->method);
 	if (!method)
 		return rpc_call_fail(call, ERR_INVALID, "unknown_method", NULL,
@@ -343,7 +352,8 @@ static void open_request(struct rpc_call *call, const uint8_t *data, size_t len)
 
 	arena_protobuf_allocator(arena, &alloc);
 	call->request = creneau__v1__request__unpack(&alloc, len, data);
-	if (call->request && *call->request->request_id) {
+	if (call->request && *call->request->request_id &&
+	    strlen(call->request->request_id) < RPC_REQUEST_ID_MAX) {
 		call->request_id = call->request->request_id;
 	} else {
 		request_id = arena_alloc(arena, 37);
@@ -1198,6 +1208,8 @@ int rpc_client_call(struct rpc_client *c, const struct rpc_context *ctx,
 		creneau__v1__reply__free_unpacked(reply, NULL);
 	nng_msg_free(frame);
 out_end:
+	/* exchange() leaves the frame with us when it fails before sending */
+	nng_msg_free(o.frame);
 	call_end(c, &link);
 	return rc;
 }

@@ -18,7 +18,9 @@ struct rpc_call; /* one request being handled; valid only inside its handler */
 /* largest frame accepted on a socket (nng_recvmaxsz) */
 #define RPC_MAX_FRAME (4u * 1024 * 1024)
 #define RPC_DEFAULT_TIMEOUT_MS 5000
-#define RPC_MAX_TIMEOUT_MS (24 * 3600 * 1000)
+/* longest deadline a caller may set; also bounds how long a captured frame
+ * could be replayed */
+#define RPC_MAX_TIMEOUT_MS (10 * 60 * 1000)
 /* room for a request id and its NUL; longer ones are replaced by a UUID */
 #define RPC_REQUEST_ID_MAX 80
 

@@ -347,8 +347,15 @@ static int run(struct service *svc)
 		   svc->listen);
 	sigwait(&set, &sig);
 	log_notice(NULL, "stopping signal=%d", sig);
+	/* Take no more requests and let those in flight reply, before what
+	 * their handlers may use goes away. */
+	rpc_server_stop(svc->rpc);
+	svc->rpc = NULL;
+	stop_events(svc);
 	if (svc->def->stop)
 		svc->def->stop(svc);
+	return 0;
+
 out_stop_events:
 	stop_events(svc);
 	rpc_server_stop(svc->rpc);

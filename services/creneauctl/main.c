@@ -55,6 +55,9 @@ static void usage(void)
 	       "subscriber;\n"
 	       "            FILE: a first line \"Subject: ...\", an empty "
 	       "line, the text\n"
+	       "  mail list [STATUS]     the delivery log, newest first "
+	       "(STATUS: queued,\n"
+	       "            sent, failed or cancelled)\n"
 	       "  health    ask every service for its health; exit 1 if one "
 	       "is unhealthy\n"
 	       "  admin create EMAIL FIRST_NAME LAST_NAME\n"
@@ -246,6 +249,45 @@ static int cmd_admin_create(const char *email, const char *first,
 	return rc ? 1 : 0;
 }
 
+static int cmd_mail_list(const char *status)
+{
+	Creneau__V1__ListMessagesRequest req =
+		CRENEAU__V1__LIST_MESSAGES_REQUEST__INIT;
+	struct rpc_context ctx = {.role = CRENEAU__V1__ROLE__ROLE_SERVICE,
+				  .timeout_ms = (int)timeout_ms};
+	Creneau__V1__ListMessagesReply *reply;
+	struct arena *arena = arena_new(0);
+	struct rpc_client *client = NULL;
+	struct rpc_error err = {0};
+	int rc;
+
+	if (!arena)
+		return 1;
+	req.status = (char *)(status ? status : "");
+	req.limit = 200;
+	rc = rpc_client_open(&client, "notifications", peers[4].urls, key,
+			     "creneauctl");
+	if (!rc)
+		rc = rpc_client_call(client, &ctx, "ListMessages", &req.base,
+				     &creneau__v1__list_messages_reply__descriptor,
+				     arena, (ProtobufCMessage **)&reply, &err);
+	for (size_t i = 0; !rc && i < reply->n_items; i++) {
+		const Creneau__V1__MessageInfo *m = reply->items[i];
+
+		printf("%s %-9s attempts=%u code=%u %-30s %s %s%s%s\n",
+		       m->created_at, m->status, m->attempts, m->last_code,
+		       m->kind, m->id, m->recipient, *m->last_error ? " " : "",
+		       m->last_error);
+	}
+	if (rc)
+		fprintf(stderr, "creneauctl: %s%s%s\n",
+			err.error_code[0] ? err.error_code : error_str(rc),
+			err.message[0] ? ": " : "", err.message);
+	rpc_client_free(client);
+	arena_free(arena);
+	return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	int rc;
@@ -263,6 +305,9 @@ int main(int argc, char **argv)
 	if (log_init("creneauctl", log_level)) {
 		fprintf(stderr, "creneauctl: CRENEAU_LOG_LEVEL: unknown level\n");
 		rc = 2;
+	} else if (strcmp(argv[1], "mail") == 0 && argc >= 3 && argc <= 4 &&
+		   strcmp(argv[2], "list") == 0) {
+		rc = cmd_mail_list(argc == 4 ? argv[3] : NULL);
 	} else if (strcmp(argv[1], "newsletter") == 0 && argc == 4 &&
 		   strcmp(argv[2], "send") == 0) {
 		rc = cmd_newsletter_send(argv[3]);

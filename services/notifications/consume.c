@@ -79,11 +79,29 @@ static const char *language_of(struct db *db, const char *account_id,
 	return buf;
 }
 
+/*
+ * The payload's "language" field ("fr" or "en") when its .proto has one,
+ * else NULL: accounts can add it to its events without a change here.
+ */
+static const char *language_field(const ProtobufCMessage *m)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field_by_name(m->descriptor,
+								"language");
+	const char *v;
+
+	if (!f || f->type != PROTOBUF_C_TYPE_STRING ||
+	    f->label == PROTOBUF_C_LABEL_REPEATED)
+		return NULL;
+	v = *(const char *const *)((const char *)m + f->offset);
+	return v && (strcmp(v, "fr") == 0 || strcmp(v, "en") == 0) ? v : NULL;
+}
+
 static int token_mail(struct notify_app *app, struct db *db,
 		      const Creneau__V1__Event *ev, bool reset,
 		      const char *account_id, const char *email,
 		      const char *first_name, const char *token,
-		      int64_t expires_ms)
+		      int64_t expires_ms, const char *language)
 {
 	char lang[8];
 	struct messages_out out;
@@ -95,7 +113,9 @@ static int token_mail(struct notify_app *app, struct db *db,
 		return 0;
 	const struct messages_party to = {
 		.email = email, .first_name = first_name, .last_name = "",
-		.language = language_of(db, account_id, lang, sizeof(lang))};
+		.language = language ? language
+				     : language_of(db, account_id, lang,
+						   sizeof(lang))};
 	rc = reset ? messages_password_reset(&app->messages, &to, token, now,
 					     &out)
 		   : messages_email_verification(&app->messages, &to, token,
@@ -124,12 +144,12 @@ static int on_created(struct notify_app *app, struct db *db,
 	if (!(*bad = !m)) {
 		rc = store_contact_put(db, m->account_id, role_name(m->role),
 				       m->email, m->first_name, m->last_name,
-				       NULL);
+				       language_field(&m->base));
 		if (!rc)
 			rc = token_mail(app, db, ev, false, m->account_id,
 					m->email, m->first_name,
 					m->verification_token,
-					m->verification_expires_at_ms);
+					m->verification_expires_at_ms, NULL);
 		creneau__v1__account_created__free_unpacked(m, NULL);
 	}
 	return rc;
@@ -145,7 +165,8 @@ static int on_verification_requested(struct notify_app *app, struct db *db,
 	if (!(*bad = !m)) {
 		rc = token_mail(app, db, ev, false, m->account_id, m->new_email,
 				m->first_name, m->verification_token,
-				m->verification_expires_at_ms);
+				m->verification_expires_at_ms,
+				language_field(&m->base));
 		creneau__v1__email_verification_requested__free_unpacked(m,
 									 NULL);
 	}
@@ -176,7 +197,7 @@ static int on_updated(struct notify_app *app, struct db *db,
 	if (!(*bad = !m)) {
 		rc = store_contact_put(db, m->account_id, role_name(m->role),
 				       m->email, m->first_name, m->last_name,
-				       NULL);
+				       language_field(&m->base));
 		creneau__v1__account_updated__free_unpacked(m, NULL);
 	}
 	return rc;
@@ -205,7 +226,8 @@ static int on_reset_requested(struct notify_app *app, struct db *db,
 
 	if (!(*bad = !m)) {
 		rc = token_mail(app, db, ev, true, m->account_id, m->email,
-				m->first_name, m->token, m->expires_at_ms);
+				m->first_name, m->token, m->expires_at_ms,
+				language_field(&m->base));
 		creneau__v1__password_reset_requested__free_unpacked(m, NULL);
 	}
 	return rc;

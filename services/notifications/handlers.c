@@ -472,6 +472,76 @@ static int handle_send_newsletter(struct rpc_call *call,
 	return 0;
 }
 
+struct listing {
+	struct arena *arena;
+	Creneau__V1__ListMessagesReply *reply;
+	size_t cap;
+};
+
+static int list_one(void *arg, const struct store_message_info *m)
+{
+	struct listing *l = arg;
+	Creneau__V1__MessageInfo *i = arena_alloc(l->arena, sizeof(*i));
+
+	if (!i)
+		return ERR_NOMEM;
+	creneau__v1__message_info__init(i);
+	i->id = arena_strdup(l->arena, m->id);
+	i->kind = arena_strdup(l->arena, m->kind);
+	i->recipient = arena_strdup(l->arena, m->recipient);
+	i->status = arena_strdup(l->arena, m->status);
+	i->attempts = (uint32_t)m->attempts;
+	i->created_at = arena_strdup(l->arena, m->created_at);
+	i->due_at = arena_strdup(l->arena, m->due_at);
+	i->sent_at = arena_strdup(l->arena, m->sent_at);
+	i->last_code = (uint32_t)m->last_code;
+	i->last_error = arena_strdup(l->arena, m->last_error);
+	if (!i->id || !i->kind || !i->recipient || !i->status ||
+	    !i->created_at || !i->due_at || !i->sent_at || !i->last_error ||
+	    l->reply->n_items == l->cap)
+		return ERR_NOMEM;
+	l->reply->items[l->reply->n_items++] = i;
+	return 0;
+}
+
+static int handle_list_messages(struct rpc_call *call,
+				const ProtobufCMessage *request,
+				ProtobufCMessage **reply_out)
+{
+	const Creneau__V1__ListMessagesRequest *req = (const void *)request;
+	static const char *const statuses[] = {"queued", "sent", "failed",
+					       "cancelled"};
+	struct listing l = {.arena = rpc_call_arena(call)};
+	const char *status = NULL;
+	int rc;
+
+	if (!is_operator(call))
+		return rpc_call_fail(call, ERR_FORBIDDEN, NULL, NULL,
+				     "operators only");
+	for (size_t i = 0; i < 4 && *req->status; i++)
+		if (strcmp(req->status, statuses[i]) == 0)
+			status = statuses[i];
+	if (*req->status && !status)
+		return rpc_call_fail(call, ERR_INVALID, "invalid", "status",
+				     "status must be queued, sent, failed or "
+				     "cancelled");
+	l.cap = req->limit ? (req->limit > 1000 ? 1000 : req->limit) : 50;
+	l.reply = arena_alloc(l.arena, sizeof(*l.reply));
+	if (l.reply) {
+		creneau__v1__list_messages_reply__init(l.reply);
+		l.reply->items = arena_alloc(l.arena,
+					     l.cap * sizeof(*l.reply->items));
+	}
+	if (!l.reply || !l.reply->items)
+		return ERR_NOMEM;
+	rc = store_list_messages(rpc_call_db(call), status, (int)l.cap,
+				 list_one, &l);
+	if (rc)
+		return rc;
+	*reply_out = &l.reply->base;
+	return 0;
+}
+
 static int handle_export(struct rpc_call *call, const ProtobufCMessage *request,
 			 ProtobufCMessage **reply_out)
 {
@@ -580,6 +650,8 @@ const struct rpc_method handlers_methods[] = {
 	 handle_unsubscribe_newsletter},
 	{"SendNewsletter", &creneau__v1__send_newsletter_request__descriptor,
 	 handle_send_newsletter},
+	{"ListMessages", &creneau__v1__list_messages_request__descriptor,
+	 handle_list_messages},
 	{"Export", &creneau__v1__export_request__descriptor, handle_export},
 	{"Erase", &creneau__v1__erase_request__descriptor, handle_erase},
 	{"Sweep", &creneau__v1__sweep_request__descriptor, handle_sweep},

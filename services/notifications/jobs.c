@@ -260,8 +260,20 @@ int jobs_start(struct jobs **out, const struct jobs_config *cfg)
 	struct jobs *j = calloc(1, sizeof(*j));
 	size_t n = (size_t)(cfg->senders > 0 ? cfg->senders : 1) + 1;
 
+	struct smtp_transport *probe;
+	int rc;
+
 	if (!j)
 		return ERR_NOMEM;
+	/* a transport that cannot work stops start-up, not each sender */
+	rc = smtp_open(&probe, &cfg->smtp);
+	if (rc) {
+		log_err(NULL, "CRENEAU_MAIL_URL: unusable (smtp://, smtps:// or "
+			      "a writable file://DIR) error=%s", error_str(rc));
+		free(j);
+		return rc;
+	}
+	smtp_close(probe);
 	j->cfg = *cfg;
 	atomic_init(&j->stopping, false);
 	if (pipe2(j->wake, O_CLOEXEC | O_NONBLOCK)) {

@@ -24,7 +24,9 @@ struct jobs_config {
 
 /*
  * jobs_start - starts cfg->senders sender threads and one housekeeping
- * thread (cfg copied; strings borrowed for the jobs' lifetime).
+ * thread (cfg copied; strings borrowed for the jobs' lifetime). ERR_INVALID
+ * (logged) when the transport cannot work: unknown scheme, a directory
+ * that cannot be created or written.
  *
  * Delivery guarantee: a sender locks one due message (FOR UPDATE SKIP
  * LOCKED, so replicas never send the same row together), sends it, and

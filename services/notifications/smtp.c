@@ -22,6 +22,7 @@ struct smtp_transport {
 	long tls;
 	long timeout_ms;
 	CURL *curl;
+	char last_reply[200]; /* the server's last reply line, for reasons */
 };
 
 struct upload {
@@ -201,10 +202,34 @@ static size_t read_upload(char *buf, size_t size, size_t nitems, void *arg)
 	return n;
 }
 
+/* Keeps the server's last 4xx or 5xx reply line (curl shows replies as
+ * headers in). */
+static int on_debug(CURL *c, curl_infotype type, char *data, size_t size,
+		    void *arg)
+{
+	struct smtp_transport *t = arg;
+	size_t n = size;
+
+	/* the failure, not the "221 Bye" that may follow it */
+	if (type != CURLINFO_HEADER_IN || !size ||
+	    (data[0] != '4' && data[0] != '5'))
+		return 0;
+	while (n && (data[n - 1] == '\r' || data[n - 1] == '\n'))
+		n--;
+	if (n >= sizeof(t->last_reply))
+		n = sizeof(t->last_reply) - 1;
+	memcpy(t->last_reply, data, n);
+	t->last_reply[n] = '\0';
+	for (char *p = t->last_reply; *p; p++)
+		if ((unsigned char)*p < ' ')
+			*p = ' ';
+	return 0;
+}
+
 /* 5xx is permanent, except a refused login: that is the operator's to fix,
  * and the messages must wait for it rather than be lost. */
 static void classify(CURLcode cc, long code, const char *errbuf,
-		     struct smtp_result *res)
+		     const char *reply, struct smtp_result *res)
 {
 	res->code = code;
 	if (cc == CURLE_OK) {
@@ -215,8 +240,13 @@ static void classify(CURLcode cc, long code, const char *errbuf,
 		res->outcome = SMTP_FAILED;
 	else
 		res->outcome = SMTP_RETRY;
-	snprintf(res->reason, sizeof(res->reason), "%s (curl %d, smtp %ld)",
-		 *errbuf ? errbuf : curl_easy_strerror(cc), (int)cc, code);
+	if (code && *reply)
+		snprintf(res->reason, sizeof(res->reason), "%s: \"%s\" (curl %d)",
+			 *errbuf ? errbuf : curl_easy_strerror(cc), reply,
+			 (int)cc);
+	else
+		snprintf(res->reason, sizeof(res->reason), "%s (curl %d)",
+			 *errbuf ? errbuf : curl_easy_strerror(cc), (int)cc);
 }
 
 static void send_smtp(struct smtp_transport *t, const char *from,
@@ -251,6 +281,10 @@ static void send_smtp(struct smtp_transport *t, const char *from,
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, t->timeout_ms);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, on_debug);
+	curl_easy_setopt(c, CURLOPT_DEBUGDATA, t);
+	curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
+	t->last_reply[0] = '\0';
 	if (t->ca_file)
 		curl_easy_setopt(c, CURLOPT_CAINFO, t->ca_file);
 	if (t->username) {
@@ -263,7 +297,7 @@ static void send_smtp(struct smtp_transport *t, const char *from,
 	curl_easy_setopt(c, CURLOPT_MAIL_RCPT, NULL);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
 	curl_slist_free_all(rcpts);
-	classify(cc, code, errbuf, res);
+	classify(cc, code, errbuf, t->last_reply, res);
 }
 
 int smtp_send(struct smtp_transport *t, const char *from, const char *to,

@@ -206,6 +206,49 @@ int store_cancel_queued(struct db *db, const char *booking_id,
 			  2, params, n_out);
 }
 
+int store_list_messages(struct db *db, const char *status, int limit,
+			int (*fn)(void *arg,
+				  const struct store_message_info *m),
+			void *arg)
+{
+	char lim[24];
+	const char *params[] = {status, lim};
+	PGresult *res;
+	int rc;
+
+	fmt_i64(lim, limit);
+	rc = db_exec(db,
+		     "SELECT id, kind, recipient, status, attempts, "
+		     "to_char(created_at AT TIME ZONE 'UTC', "
+		     "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), to_char(due_at AT TIME "
+		     "ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+		     "coalesce(to_char(sent_at AT TIME ZONE 'UTC', "
+		     "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''), "
+		     "coalesce(last_code, 0), coalesce(last_error, '') FROM "
+		     "notify.outbox WHERE $1::text IS NULL OR status = $1 "
+		     "ORDER BY created_at DESC LIMIT $2::int",
+		     2, params, &res);
+	if (rc)
+		return rc;
+	for (int i = 0; i < PQntuples(res) && !rc; i++) {
+		struct store_message_info m = {
+			.id = PQgetvalue(res, i, 0),
+			.kind = PQgetvalue(res, i, 1),
+			.recipient = PQgetvalue(res, i, 2),
+			.status = PQgetvalue(res, i, 3),
+			.attempts = atoi(PQgetvalue(res, i, 4)),
+			.created_at = PQgetvalue(res, i, 5),
+			.due_at = PQgetvalue(res, i, 6),
+			.sent_at = PQgetvalue(res, i, 7),
+			.last_code = atoi(PQgetvalue(res, i, 8)),
+			.last_error = PQgetvalue(res, i, 9),
+		};
+		rc = fn(arg, &m);
+	}
+	PQclear(res);
+	return rc;
+}
+
 int store_contact_put(struct db *db, const char *account_id, const char *role,
 		      const char *email, const char *first_name,
 		      const char *last_name, const char *language)

@@ -88,6 +88,23 @@ int store_release_deferred(struct db *db, int *n_out) WARN_UNUSED;
 int store_cancel_queued(struct db *db, const char *booking_id,
 			const char *kind, int *n_out) WARN_UNUSED;
 
+/* One row of the delivery log; strings borrowed for the callback only. */
+struct store_message_info {
+	const char *id, *kind, *recipient, *status, *created_at, *due_at,
+		*sent_at, *last_error;
+	int attempts;
+	int last_code;
+};
+
+/*
+ * store_list_messages - the newest `limit` messages of status (NULL: any),
+ * each handed to fn; stops at fn's first error and returns it.
+ */
+int store_list_messages(struct db *db, const char *status, int limit,
+			int (*fn)(void *arg,
+				  const struct store_message_info *m),
+			void *arg) WARN_UNUSED;
+
 /* ---- what notifications knows of accounts ---- */
 
 /* A contact; strings malloc'd, freed by store_contact_free. */

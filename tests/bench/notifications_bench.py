@@ -1,7 +1,7 @@
 """notifications benchmark: mails/s through SMTP to a local sink, and how long
 the queue takes to drain after a one-minute SMTP outage. Prints figures.
 
-    tests/bench/notifications_bench.sh [--messages 3000] [--outage 60]
+    tests/bench/notifications_bench.sh [--messages 2000] [--outage 60]
         [--outage-messages 500] [--senders 2] [--retry-base-ms 30000]
 
 The stack is started like the README starts it (tests/lib/creneau_stack.py);

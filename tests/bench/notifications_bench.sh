@@ -4,7 +4,7 @@
 # long the queue takes to drain after a one-minute SMTP outage.
 #
 # Not a pass/fail test. Everything listens on 127.0.0.1 and stops by itself.
-# Options go to notifications_bench.py: --messages N (3000), --outage S (60),
+# Options go to notifications_bench.py: --messages N (2000), --outage S (60),
 # --outage-messages N (500), --senders N (2), --retry-base-ms MS (30000).
 #
 #   CRENEAU_BUILD_DIR   build tree with bin/ (default: <source>/build)

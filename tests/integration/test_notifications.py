@@ -230,6 +230,35 @@ class NotificationsTest(unittest.TestCase):
         time.sleep(1.5)
         self.assertEqual(len(self.mails_to(addr, timeout=0)), 1)
 
+    def test_time_out_is_temporary(self):
+        import socket
+        silent = socket.socket()  # accepts connections, never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        try:
+            self.configure(CRENEAU_MAIL_URL="smtp://127.0.0.1:%d"
+                           % silent.getsockname()[1],
+                           CRENEAU_MAIL_TIMEOUT_MS="500")
+            addr = "slow.%s@example.org" % uuid.uuid4().hex[:8]
+            reply = self.rpc("SendOperatorMessage", {
+                "to": addr, "subject": "Lent", "body": "x"})
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                rows = self.sql("SELECT status, attempts > 0, last_error "
+                                "FROM outbox WHERE id = '%s'" % reply["id"])
+                if rows and rows[0][1] == "t":
+                    break
+                time.sleep(0.1)
+            self.assertEqual(rows[0][:2], ["queued", "t"])
+            self.assertIn("timed out", rows[0][2])
+        finally:
+            silent.close()
+            self.configure()
+        # the server is back: delivered, once
+        self.assertEqual(len(self.mails_to(addr)), 1)
+        self.wait_sql("SELECT status FROM outbox WHERE id = '%s'"
+                      % reply["id"], [["sent"]])
+
     def test_permanent_failure_recorded(self):
         addr = "nobody.%s@example.org" % uuid.uuid4().hex[:8]
         self.smtp.reject_rcpt(addr, "550 5.1.1 mailbox unavailable")
@@ -241,6 +270,14 @@ class NotificationsTest(unittest.TestCase):
                               % reply["id"])
         self.assertIn("550", reason)
         self.assertEqual(self.mails_to(addr, timeout=0), [])
+        # the operator sees it
+        rc, out, err = self.stack.ctl("mail", "list", "failed")
+        self.assertEqual(rc, 0, err)
+        [line] = [l for l in out.splitlines() if reply["id"] in l]
+        self.assertIn("code=550", line)
+        self.assertIn("mailbox unavailable", line)
+        rc, out, err = self.stack.ctl("mail", "list", "bogus")
+        self.assertNotEqual(rc, 0)
 
     def test_kill9_between_queueing_and_sending(self):
         s = self.stack
@@ -334,6 +371,8 @@ class NotificationsTest(unittest.TestCase):
     # ---- messages from events ----
 
     def test_verification_and_reset_from_accounts_events(self):
+        # an undecodable payload is logged and skipped, never blocks the rest
+        self.publish("accounts", "account.created", b"\xff\xff\xff\xff")
         account_id, addr = self.new_account(ROLE_CLIENT, "Zoé", "Lefèvre")
         [m] = self.mails_to(addr)
         self.assertEqual(str(m.message["Subject"]),

@@ -9,6 +9,8 @@ import unittest
 from creneau_stack import SERVICES, Stack, run_tests
 
 ANSWER_WITHIN = 6.0  # seconds any request may take while the database is down
+# a public route that reads the database (booking): an unknown practitioner
+READS_DB = "/v1/practitioners/00000000-0000-4000-8000-000000000000/offerings"
 
 
 class PgRestartTest(unittest.TestCase):
@@ -19,6 +21,8 @@ class PgRestartTest(unittest.TestCase):
             pids = {name: s.pid(name) for name in names}
             for name, pid in pids.items():
                 self.assertIsNotNone(pid, name)
+            normal, _, body = s.http("GET", READS_DB)
+            self.assertIn(normal, (200, 404), body)
 
             s.pg_stop()
             stopped = time.monotonic()
@@ -49,15 +53,15 @@ class PgRestartTest(unittest.TestCase):
 
             # while it is down, every request answers promptly
             for _ in range(3):
-                for path in ["/v1/health"] + ["/v1/health/" + n
-                                              for n in SERVICES]:
+                for path in ["/v1/health", READS_DB] + [
+                        "/v1/health/" + n for n in SERVICES]:
                     t0 = time.monotonic()
                     status, _, body = s.http("GET", path, timeout=20)
                     self.assertLess(time.monotonic() - t0, ANSWER_WITHIN,
                                     "%s hung with PostgreSQL down" % path)
                     self.assertIn(status, (200, 503), (path, body))
-                    if path == "/v1/health":
-                        self.assertEqual(status, 503, body)
+                    if path in ("/v1/health", READS_DB):
+                        self.assertEqual(status, 503, (path, body))
 
             s.pg_start()
             started = time.monotonic()
@@ -67,6 +71,20 @@ class PgRestartTest(unittest.TestCase):
             for name in SERVICES:
                 self.assertEqual(body["services"][name]["database"], "ok",
                                  body)
+            # every worker's connection comes back: no request fails
+            # after health is green (booking runs CRENEAU_WORKERS of them)
+            for _ in range(16):
+                status, _, body = s.http("GET", READS_DB)
+                self.assertEqual(status, normal, body)
+
+            # a restart no request saw: every worker's connection is stale,
+            # and still the first request on each one succeeds
+            s.pg_stop()
+            s.pg_start()
+            time.sleep(1)
+            for _ in range(16):
+                status, _, body = s.http("GET", READS_DB)
+                self.assertEqual(status, normal, body)
             for name, pid in pids.items():
                 self.assertEqual(s.pid(name), pid,
                                  "%s was restarted" % name)

@@ -454,20 +454,32 @@ static void test_garbage_frames(void **state)
 	nng_msg_free(m);
 	assert_int_equal(atomic_load(&app.served), 0);
 
-	/* no deadline at all is served */
+	/* no deadline at all is refused: a captured frame must expire */
 	req.deadline_ms = 0;
 	m = raw_exchange(raw, raw_frame(key, &req), 1000);
 	assert_non_null(m);
 	reply = open_raw_reply(m);
 	assert_non_null(reply);
-	assert_int_equal(reply->status, CRENEAU__V1__STATUS__STATUS_OK);
+	assert_int_equal(reply->status, CRENEAU__V1__STATUS__STATUS_TIMEOUT);
 	creneau__v1__reply__free_unpacked(reply, NULL);
 	nng_msg_free(m);
+
+	/* nor is one further ahead than any caller may ask for */
+	req.deadline_ms = instant_now_ms() + 24LL * 3600 * 1000;
+	m = raw_exchange(raw, raw_frame(key, &req), 1000);
+	assert_non_null(m);
+	reply = open_raw_reply(m);
+	assert_non_null(reply);
+	assert_int_equal(reply->status, CRENEAU__V1__STATUS__STATUS_INVALID);
+	assert_string_equal(reply->error_code, "bad_deadline");
+	creneau__v1__reply__free_unpacked(reply, NULL);
+	nng_msg_free(m);
+	assert_int_equal(atomic_load(&app.served), 0);
 
 	nng_close(raw);
 	c = open_client(url, key);
 	assert_int_equal(call_health(c, 1000, NULL, 0, NULL), 0);
-	assert_int_equal(atomic_load(&app.served), 2);
+	assert_int_equal(atomic_load(&app.served), 1);
 	rpc_client_free(c);
 	rpc_server_stop(srv);
 }

@@ -34,10 +34,12 @@ function(creneau_migrations target dir symbol)
   file(GLOB sql CONFIGURE_DEPENDS ${dir}/[0-9][0-9][0-9]_*.sql)
   list(SORT sql)
   set(out ${CMAKE_CURRENT_BINARY_DIR}/${symbol}.c)
+  # The script globs the directory itself: a list in -D would be split at
+  # its semicolons by the shell.
   add_custom_command(
     OUTPUT ${out}
     COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DSYMBOL=${symbol}
-            "-DFILES=${sql}" -P ${PROJECT_SOURCE_DIR}/cmake/embed_sql.cmake
+            -DDIR=${dir} -P ${PROJECT_SOURCE_DIR}/cmake/embed_sql.cmake
     DEPENDS ${sql} ${PROJECT_SOURCE_DIR}/cmake/embed_sql.cmake
     COMMENT "embedding migrations of ${symbol}")
   target_sources(${target} PRIVATE ${out})

@@ -55,6 +55,8 @@ static void usage(void)
 	       "subscriber;\n"
 	       "            FILE: a first line \"Subject: ...\", an empty "
 	       "line, the text\n"
+	       "  mail send ADDRESS FILE an operator message (FILE as for "
+	       "newsletter send)\n"
 	       "  mail list [STATUS]     the delivery log, newest first "
 	       "(STATUS: queued,\n"
 	       "            sent, failed or cancelled)\n"
@@ -120,10 +122,10 @@ static int cmd_health(const char *only)
 	return bad ? 1 : 0;
 }
 
-/* Reads FILE ("Subject: ...", an empty line, the text) into the request,
- * in arena. */
-static int read_newsletter(const char *path, struct arena *arena,
-			   Creneau__V1__SendNewsletterRequest *req)
+/* Reads FILE ("Subject: ...", an empty line, the text) into *subject and
+ * *body, in arena. */
+static int read_mail_file(const char *path, struct arena *arena,
+			  char **subject, char **body)
 {
 	FILE *f = fopen(path, "r");
 	char *text, *nl;
@@ -155,8 +157,8 @@ static int read_newsletter(const char *path, struct arena *arena,
 		return ERR_INVALID;
 	}
 	*nl = '\0';
-	req->subject = text + 9;
-	req->body = nl + 2;
+	*subject = text + 9;
+	*body = nl + 2;
 	return 0;
 }
 
@@ -174,7 +176,7 @@ static int cmd_newsletter_send(const char *path)
 
 	if (!arena)
 		return 1;
-	rc = read_newsletter(path, arena, &req);
+	rc = read_mail_file(path, arena, &req.subject, &req.body);
 	if (!rc)
 		rc = rpc_client_open(&client, "notifications", peers[4].urls,
 				     key, "creneauctl");
@@ -249,6 +251,42 @@ static int cmd_admin_create(const char *email, const char *first,
 	return rc ? 1 : 0;
 }
 
+/* The generic operator message: FILE's subject and text to one address. */
+static int cmd_mail_send(const char *to, const char *path)
+{
+	Creneau__V1__SendOperatorMessageRequest req =
+		CRENEAU__V1__SEND_OPERATOR_MESSAGE_REQUEST__INIT;
+	struct rpc_context ctx = {.role = CRENEAU__V1__ROLE__ROLE_SERVICE,
+				  .timeout_ms = (int)timeout_ms};
+	Creneau__V1__SendOperatorMessageReply *reply;
+	struct arena *arena = arena_new(0);
+	struct rpc_client *client = NULL;
+	struct rpc_error err = {0};
+	int rc;
+
+	if (!arena)
+		return 1;
+	req.to = (char *)to;
+	rc = read_mail_file(path, arena, &req.subject, &req.body);
+	if (!rc)
+		rc = rpc_client_open(&client, "notifications", peers[4].urls,
+				     key, "creneauctl");
+	if (!rc)
+		rc = rpc_client_call(
+			client, &ctx, "SendOperatorMessage", &req.base,
+			&creneau__v1__send_operator_message_reply__descriptor,
+			arena, (ProtobufCMessage **)&reply, &err);
+	if (!rc)
+		printf("queued %s\n", reply->id);
+	else if (err.error_code[0])
+		fprintf(stderr, "creneauctl: mail not sent: %s%s%s%s%s\n",
+			err.error_code, err.field[0] ? " " : "", err.field,
+			err.message[0] ? ": " : "", err.message);
+	rpc_client_free(client);
+	arena_free(arena);
+	return rc ? 1 : 0;
+}
+
 static int cmd_mail_list(const char *status)
 {
 	Creneau__V1__ListMessagesRequest req =
@@ -305,6 +343,9 @@ int main(int argc, char **argv)
 	if (log_init("creneauctl", log_level)) {
 		fprintf(stderr, "creneauctl: CRENEAU_LOG_LEVEL: unknown level\n");
 		rc = 2;
+	} else if (strcmp(argv[1], "mail") == 0 && argc == 5 &&
+		   strcmp(argv[2], "send") == 0) {
+		rc = cmd_mail_send(argv[3], argv[4]);
 	} else if (strcmp(argv[1], "mail") == 0 && argc >= 3 && argc <= 4 &&
 		   strcmp(argv[2], "list") == 0) {
 		rc = cmd_mail_list(argc == 4 ? argv[3] : NULL);

@@ -456,6 +456,8 @@ static int handle_send_newsletter(struct rpc_call *call,
 	if (!rc)
 		rc = store_newsletter_confirmed(c.db, queue_campaign_one, &c);
 	if (!rc)
+		rc = store_newsletter_campaign_count(c.db, c.name, c.queued);
+	if (!rc)
 		rc = db_commit(c.db);
 	if (rc) {
 		db_rollback(c.db);

@@ -545,6 +545,19 @@ int store_newsletter_campaign_add(struct db *db, const char *campaign,
 			  3, params, NULL);
 }
 
+int store_newsletter_campaign_count(struct db *db, const char *campaign,
+				    int queued)
+{
+	char q[24];
+	const char *params[] = {campaign, q};
+
+	fmt_i64(q, queued);
+	return exec_count(db,
+			  "UPDATE notify.newsletter_campaigns SET queued = "
+			  "$2::int WHERE campaign = $1",
+			  2, params, NULL);
+}
+
 int store_newsletter_due_reconsent(struct db *db, int64_t cutoff_ms,
 				   const uint8_t *token_hash,
 				   struct store_subscriber *out)

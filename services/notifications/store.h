@@ -197,6 +197,10 @@ int store_newsletter_confirmed(struct db *db,
 int store_newsletter_campaign_add(struct db *db, const char *campaign,
 				  const char *subject, int queued) WARN_UNUSED;
 
+/* store_newsletter_campaign_count - records how many mails it queued. */
+int store_newsletter_campaign_count(struct db *db, const char *campaign,
+				    int queued) WARN_UNUSED;
+
 /*
  * store_newsletter_due_reconsent - subscribers confirmed but silent since
  * before cutoff_ms and not yet asked: one per call (ERR_NOT_FOUND: none);

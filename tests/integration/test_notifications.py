@@ -565,6 +565,11 @@ class NotificationsTest(unittest.TestCase):
         rc, out, err = self.stack.ctl("newsletter", "send", path)
         self.assertEqual(rc, 0, (out, err))
         self.assertIn("newsletter queued for", out)
+        [[queued]] = self.sql("SELECT queued FROM newsletter_campaigns WHERE "
+                              "subject = 'Nouveautés de l''été'")
+        self.assertEqual("newsletter queued for %s subscribers" % queued,
+                         out.strip())
+        self.assertGreaterEqual(int(queued), 1)
         # the same file again is the same campaign: refused
         rc, out, err = self.stack.ctl("newsletter", "send", path)
         self.assertNotEqual(rc, 0, (out, err))

@@ -44,6 +44,25 @@ class FileTransportTest(unittest.TestCase):
             rc, out, err = s.psql("SELECT status FROM outbox WHERE id = '%s'"
                                   % reply["id"], role="notifications")
             self.assertEqual(out.strip(), "sent")
+            # the operator's command: creneauctl mail send ADDRESS FILE
+            text = os.path.join(s.home, "message.txt")
+            with open(text, "w") as f:
+                f.write("Subject: Maintenance à 22 h\n\nBonsoir,\n"
+                        "coupure de 10 minutes.\n")
+            rc, out, err = s.ctl("mail", "send", "ops@example.org", text)
+            self.assertEqual(rc, 0, (out, err))
+            msg_id = out.split()[-1]
+            path = os.path.join(s.mail_dir, msg_id + ".eml")
+            deadline = time.time() + 20
+            while not os.path.exists(path) and time.time() < deadline:
+                time.sleep(0.1)
+            with open(path, "rb") as f:
+                msg = email.message_from_binary_file(
+                    f, policy=email.policy.default)
+            self.assertEqual(str(msg["Subject"]), "Maintenance à 22 h")
+            rc, out, err = s.ctl("mail", "send", "not-an-address", text)
+            self.assertNotEqual(rc, 0)
+            self.assertIn("invalid_email", err)
 
 
 if __name__ == "__main__":

@@ -311,22 +311,29 @@ static int start_rpc(struct service *svc)
 	return rpc_server_start(&svc->rpc, &cfg);
 }
 
-/* Blocks the stop signals in every thread; main waits for them. */
-static void block_signals(sigset_t *set)
+void service_block_stop_signals(sigset_t *out)
 {
-	sigemptyset(set);
-	sigaddset(set, SIGTERM);
-	sigaddset(set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, set, NULL);
+	sigemptyset(out);
+	sigaddset(out, SIGTERM);
+	sigaddset(out, SIGINT);
+	pthread_sigmask(SIG_BLOCK, out, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+int service_wait_stop(const sigset_t *set)
+{
+	int sig = 0;
+
+	sigwait(set, &sig);
+	return sig;
 }
 
 static int run(struct service *svc)
 {
 	sigset_t set;
-	int sig = 0, rc;
+	int rc;
 
-	block_signals(&set);
+	service_block_stop_signals(&set);
 	rc = migrate(svc, &set);
 	if (svc->stopping)
 		return 0;
@@ -345,8 +352,7 @@ static int run(struct service *svc)
 	}
 	log_notice(NULL, "started instance=%s listen=%s", svc->instance,
 		   svc->listen);
-	sigwait(&set, &sig);
-	log_notice(NULL, "stopping signal=%d", sig);
+	log_notice(NULL, "stopping signal=%d", service_wait_stop(&set));
 	/* Take no more requests and let those in flight reply, before what
 	 * their handlers may use goes away. */
 	rpc_server_stop(svc->rpc);

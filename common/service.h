@@ -2,6 +2,7 @@
 #ifndef CRENEAU_SERVICE_H
 #define CRENEAU_SERVICE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include "config.h"
@@ -44,6 +45,17 @@ struct service_def {
  * the process exit status.
  */
 int service_main(const struct service_def *def, int argc, char **argv);
+
+/*
+ * service_block_stop_signals - blocks SIGTERM and SIGINT in the calling
+ * thread and every thread it starts afterwards (nng's too), so that only
+ * service_wait_stop sees them, and ignores SIGPIPE. The set goes to *out.
+ * Call before any thread starts.
+ */
+void service_block_stop_signals(sigset_t *out);
+
+/* service_wait_stop - waits for a signal of set; returns its number. */
+int service_wait_stop(const sigset_t *set);
 
 /*
  * Handlers reach their service through rpc_call_app(call), which is the

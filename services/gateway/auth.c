@@ -21,12 +21,6 @@ struct pending {
 	bool from_cookie;
 };
 
-static bool is_safe_method(const char *m)
-{
-	return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ||
-	       strcmp(m, "OPTIONS") == 0;
-}
-
 /*
  * A browser's unsafe request must echo its CSRF token: a cookie is sent by
  * any site, the header only by our own pages. 0 or ERR_FORBIDDEN.
@@ -37,7 +31,7 @@ static int check_csrf(struct http_exchange *x, bool from_cookie,
 	const char *sent = http_exchange_header(x, "X-CSRF-Token");
 	size_t len = strlen(csrf);
 
-	if (!from_cookie || is_safe_method(http_exchange_route(x)->method))
+	if (!from_cookie || http_is_safe_method(http_exchange_route(x)->method))
 		return 0;
 	if (!sent || !len || strlen(sent) != len ||
 	    !secure_equal(sent, csrf, len))

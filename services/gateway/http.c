@@ -145,17 +145,41 @@ bool http_request_id_is_sane(const char *id)
 	return n > 0;
 }
 
-bool http_is_json_type(const char *ct)
+/* Whether ct names the media type type (parameters allowed). */
+static bool is_media_type(const char *ct, const char *type)
 {
-	size_t n = strlen(JSON_TYPE);
+	size_t n = strlen(type);
 
 	if (!ct)
 		return false;
 	while (*ct == ' ' || *ct == '\t')
 		ct++;
-	if (strncasecmp(ct, JSON_TYPE, n) != 0)
+	if (strncasecmp(ct, type, n) != 0)
 		return false;
 	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t';
+}
+
+bool http_is_json_type(const char *ct)
+{
+	return is_media_type(ct, JSON_TYPE);
+}
+
+/*
+ * A form body, on a route that takes one (RFC 8058 one-click unsubscribe
+ * from a mail client): its fields are read like query parameters, after
+ * those of the URL, and the JSON input is empty.
+ */
+static int take_form_body(struct http_exchange *x)
+{
+	char *body = arena_strndup(x->arena, x->body, x->body_len);
+
+	if (!body || memchr(x->body, '\0', x->body_len))
+		return ERR_INVALID;
+	x->query = x->query && *x->query
+			   ? arena_printf(x->arena, "%s&%s", x->query, body)
+			   : body;
+	x->input = cJSON_CreateObject();
+	return x->query && x->input ? 0 : ERR_NOMEM;
 }
 
 /* ---- accessors ---- */
@@ -232,9 +256,14 @@ struct rpc_client *http_exchange_client(struct http_exchange *x,
 	return x->srv->cfg.clients[s];
 }
 
+/* One deadline per request, from its arrival: each RPC made for it gets
+ * only what is left (at least 1 ms, so that it fails as a timeout). */
 int http_exchange_timeout_ms(struct http_exchange *x)
 {
-	return x->srv->cfg.request_timeout_ms;
+	int64_t left = x->srv->cfg.request_timeout_ms -
+		       (mono_us() - x->start_us) / 1000;
+
+	return left > 1 ? (int)left : 1;
 }
 
 int http_exchange_in_flight(struct http_exchange *x)
@@ -508,7 +537,7 @@ static char *split_target(struct http_exchange *x)
 	return arena_strndup(x->arena, uri, q ? (size_t)(q - uri) : strlen(uri));
 }
 
-static bool is_safe_method(const char *m)
+bool http_is_safe_method(const char *m)
 {
 	return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ||
 	       strcmp(m, "OPTIONS") == 0;
@@ -570,11 +599,18 @@ static void body_done(struct http_exchange *x)
 {
 	const char *ct, *end = NULL;
 
-	if (x->body_len == 0 || is_safe_method(x->method)) {
+	if (x->body_len == 0 || http_is_safe_method(x->method)) {
 		dispatch(x);
 		return;
 	}
 	ct = nng_http_req_get_header(x->req, "Content-Type");
+	if (x->route && x->route->form_body &&
+	    is_media_type(ct, "application/x-www-form-urlencoded")) {
+		if (take_form_body(x))
+			goto out_malformed;
+		dispatch(x);
+		return;
+	}
 	if (!http_is_json_type(ct)) {
 		http_reply_error(x, 415, "unsupported_media_type",
 				 "the body must be application/json", NULL);

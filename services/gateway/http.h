@@ -75,6 +75,8 @@ struct auth_principal *http_exchange_principal(struct http_exchange *x);
 /* the client of service s; NULL if the server was started without it */
 struct rpc_client *http_exchange_client(struct http_exchange *x,
 					enum route_service s);
+/* what is left of the request's deadline (CRENEAU_REQUEST_TIMEOUT_MS from
+ * its arrival), for the RPCs made for it */
 int http_exchange_timeout_ms(struct http_exchange *x);
 /* the value of request header name (any case), or NULL; borrowed from
  * the request, valid until x is answered */
@@ -142,5 +144,8 @@ bool http_request_id_is_sane(const char *id);
 /* http_is_json_type - whether a Content-Type is application/json (any
  * case, parameters such as charset allowed). */
 bool http_is_json_type(const char *content_type);
+
+/* http_is_safe_method - GET, HEAD or OPTIONS: no body read, no CSRF check. */
+bool http_is_safe_method(const char *method);
 
 #endif

@@ -1,5 +1,4 @@
 /* main.c - the gateway daemon: reads its settings, opens its RPC clients and HTTP listener, runs until SIGTERM. */
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include "routes.h"
 #include "rpc.h"
 #include "secure.h"
+#include "service.h"
 
 /* how long in-flight requests get to finish after SIGTERM, beyond their
  * own RPC deadline */
@@ -78,16 +78,6 @@ static void close_clients(struct rpc_client *clients[ROUTE_N_SERVICES])
 		rpc_client_free(clients[s]);
 }
 
-/* Blocks the stop signals in every thread (nng's inherit the mask) and
- * returns when one arrives. */
-static int wait_for_stop(const sigset_t *stop)
-{
-	int sig = 0;
-
-	sigwait(stop, &sig);
-	return sig;
-}
-
 int main(int argc, char **argv)
 {
 	struct http_config cfg = {0};
@@ -107,11 +97,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gateway: CRENEAU_LOG_LEVEL: unknown level\n");
 		goto out_free_config;
 	}
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGTERM);
-	sigaddset(&stop, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &stop, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	service_block_stop_signals(&stop);
 
 	if (open_clients(cfg.clients) != 0)
 		goto out_close_clients;
@@ -123,7 +109,7 @@ int main(int argc, char **argv)
 	log_notice(NULL, "gateway listening url=%s port=%d", listen_url,
 		   http_server_port(server));
 
-	log_notice(NULL, "gateway stopping signal=%d", wait_for_stop(&stop));
+	log_notice(NULL, "gateway stopping signal=%d", service_wait_stop(&stop));
 	if (!http_server_drain(server,
 			       (int)request_timeout_ms + DRAIN_MARGIN_MS))
 		log_warn(NULL, "gateway stopped with requests still in flight");

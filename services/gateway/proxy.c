@@ -1,6 +1,7 @@
 /* proxy.c - the generic route: JSON body + query + path parameters -> request message -> RPC -> reply as JSON. */
 #include "proxy.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -110,23 +111,42 @@ static int collect_path(struct http_exchange *x,
 }
 
 /*
- * The Idempotency-Key header becomes the field idempotency_key of requests
- * that have one (over the body's).
+ * Request fields only the gateway fills, from headers. A body's value is
+ * always replaced (by "" when the header is absent or too long for the
+ * field), so no client can claim another's address or key.
  */
-static int collect_idempotency_key(struct http_exchange *x,
-				   const ProtobufCMessageDescriptor *desc,
-				   cJSON *params)
-{
-	const char *key = http_exchange_header(x, "Idempotency-Key");
-	cJSON *v;
+static const struct header_field {
+	const char *header;
+	const char *field;
+	size_t max;	/* longer: "" */
+	bool truncate;	/* longer: cut to max instead */
+} header_fields[] = {
+	{"Idempotency-Key", "idempotency_key", 4096, false}, /* service checks */
+	{"X-Real-IP", "client_ip", 64, false},
+	{"User-Agent", "user_agent", 256, true},
+};
 
-	if (!key || !protobuf_c_message_descriptor_get_field_by_name(
-			desc, "idempotency_key"))
-		return 0;
-	v = cJSON_CreateString(key);
-	if (!v)
-		return ERR_NOMEM;
-	return put_field(params, "idempotency_key", v);
+static int collect_headers(struct http_exchange *x,
+			   const ProtobufCMessageDescriptor *desc,
+			   cJSON *params)
+{
+	for (size_t i = 0; i < sizeof(header_fields) / sizeof(header_fields[0]);
+	     i++) {
+		const struct header_field *h = &header_fields[i];
+		const char *value = http_exchange_header(x, h->header);
+		cJSON *v;
+
+		if (!protobuf_c_message_descriptor_get_field_by_name(desc,
+								     h->field))
+			continue;
+		if (!value || (strlen(value) > h->max && !h->truncate))
+			value = "";
+		value = arena_strndup(http_exchange_arena(x), value, h->max);
+		v = value ? cJSON_CreateString(value) : NULL;
+		if (!v || put_field(params, h->field, v))
+			return ERR_NOMEM;
+	}
+	return 0;
 }
 
 /* The JSON the request message is read from: the body, overridden by the
@@ -148,7 +168,7 @@ static int build_input(struct http_exchange *x,
 	if (!rc)
 		rc = collect_path(x, desc, params);
 	if (!rc)
-		rc = collect_idempotency_key(x, desc, params);
+		rc = collect_headers(x, desc, params);
 	while (!rc && (item = params->child) != NULL) {
 		char *name = item->string;
 

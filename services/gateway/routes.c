@@ -16,14 +16,14 @@
 #define RPC(method, pattern, service, rpc, req, rep, status, auth)             \
 	{                                                                      \
 		method, pattern, service, rpc, &req##__descriptor,             \
-		&rep##__descriptor, status, auth, NULL                         \
+		&rep##__descriptor, status, auth, NULL, false                  \
 	}
 
 /* A route the gateway answers itself. */
 #define LOCAL(method, pattern, handler)                                        \
 	{                                                                      \
 		method, pattern, ROUTE_LOCAL, NULL, NULL, NULL, 200,           \
-		AUTH_ANYONE, handler                                           \
+		AUTH_ANYONE, handler, false                                    \
 	}
 
 #define HEALTH(service, path)                                                  \
@@ -61,12 +61,12 @@ static const struct route table[] = {
 	{"POST", "/v1/sessions", ROUTE_ACCOUNTS, "CreateSession",
 	 &creneau__v1__create_session_request__descriptor,
 	 &creneau__v1__create_session_reply__descriptor,
-	 201, AUTH_ANYONE, sessions_login},
+	 201, AUTH_ANYONE, sessions_login, false},
 	{"DELETE", "/v1/sessions/current", ROUTE_ACCOUNTS,
 	 "DeleteCurrentSession",
 	 &creneau__v1__delete_current_session_request__descriptor,
 	 &creneau__v1__empty__descriptor,
-	 204, AUTH_SIGNED_IN, sessions_logout},
+	 204, AUTH_SIGNED_IN, sessions_logout, false},
 	RPC("GET", "/v1/me/sessions", ROUTE_ACCOUNTS, "ListSessions",
 	    creneau__v1__list_sessions_request,
 	    creneau__v1__list_sessions_reply, 200, AUTH_SIGNED_IN),
@@ -141,9 +141,12 @@ static const struct route table[] = {
 	RPC("GET", "/v1/newsletter/unsubscribe", ROUTE_NOTIFICATIONS,
 	    "UnsubscribeNewsletter", creneau__v1__unsubscribe_newsletter_request,
 	    creneau__v1__notifications_empty, 200, AUTH_ANYONE),
-	RPC("POST", "/v1/newsletter/unsubscribe", ROUTE_NOTIFICATIONS,
-	    "UnsubscribeNewsletter", creneau__v1__unsubscribe_newsletter_request,
-	    creneau__v1__notifications_empty, 204, AUTH_ANYONE),
+	/* RFC 8058: mail clients POST List-Unsubscribe=One-Click as a form */
+	{"POST", "/v1/newsletter/unsubscribe", ROUTE_NOTIFICATIONS,
+	 "UnsubscribeNewsletter",
+	 &creneau__v1__unsubscribe_newsletter_request__descriptor,
+	 &creneau__v1__notifications_empty__descriptor, 204, AUTH_ANYONE, NULL,
+	 true},
 	LOCAL("GET", "/v1/openapi.json", local_openapi),
 	LOCAL("GET", "/metrics", metrics_handle),
 	/* booking (issue 5): offerings, schedule, availability, bookings, client file */

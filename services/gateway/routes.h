@@ -43,6 +43,7 @@ struct route {
 	int status;		  /* HTTP status on success */
 	enum auth_need auth;	  /* who may call it */
 	route_handler_fn handler; /* NULL: the generic RPC proxy */
+	bool form_body; /* also takes a form body, read as query parameters */
 };
 
 #define ROUTE_MAX_PARAMS   8

@@ -666,8 +666,16 @@ class NotificationsTest(unittest.TestCase):
         sender = "gw.%s@example.org" % uuid.uuid4().hex[:8]
         status, headers, body = s.http("POST", "/v1/contact", body={
             "name": "Amélie", "email": sender, "subject": "Par la passerelle",
-            "message": "Bonjour"})
+            "message": "Bonjour", "client_ip": "198.51.100.77"},
+            headers={"X-Real-IP": "203.0.113.50"})
         self.assertEqual(status, 201, body)
+        # the address is the proxy's, never what the body claims
+        self.assertEqual(self.sql(
+            "SELECT count(*) FROM contact_rate WHERE client_ip = "
+            "'198.51.100.77'"), [["0"]])
+        self.assertEqual(self.sql(
+            "SELECT count(*) FROM contact_rate WHERE client_ip = "
+            "'203.0.113.50'"), [["1"]])
         self.assertTrue(body["id"])
         found = self.wait_mail(lambda m: m.message["Reply-To"] == sender)
         self.assertEqual(len(found), 1)
@@ -695,8 +703,17 @@ class NotificationsTest(unittest.TestCase):
                                     "campaign": uuid.uuid4().hex})
         news = self.mails_to(addr, n=2)[1].message
         unsub = news["List-Unsubscribe"].strip("<>")
-        status, _, body = s.http("GET", unsub[len("https://creneau.test"):])
-        self.assertEqual(status, 200, body)
+        # RFC 8058 one-click: what a mail client sends, as a form
+        status, _, body = s.http(
+            "POST", unsub[len("https://creneau.test"):],
+            raw=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(status, 204, body)
+        # a form is refused where the route takes only JSON
+        status, _, body = s.http(
+            "POST", "/v1/contact", raw=b"name=x",
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(status, 415, body)
         self.assertEqual(self.sql("SELECT count(*) FROM newsletter_subscribers"
                                   " WHERE email = '%s'" % addr), [["0"]])
 

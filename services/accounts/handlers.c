@@ -173,6 +173,7 @@ static Creneau__V1__Account *account_reply(struct rpc_call *call,
 	m->created_at = time_text(call, a->created_ms);
 	m->subscription_status = subscription_from_text(a->subscription_status);
 	m->trial_ends_at = time_text(call, a->trial_ends_ms);
+	m->language = a->language;
 	if (!m->terms_accepted_at || !m->created_at || !m->trial_ends_at)
 		return NULL;
 	return m;
@@ -236,6 +237,16 @@ static int check_phone(struct rpc_call *call, const char *field, const char *in,
 {
 	const char *reason;
 	int rc = validate_phone(in, out, VALIDATE_PHONE_MAX + 1, &reason);
+
+	return rc ? invalid(call, rc, field, reason) : 0;
+}
+
+/* The preferred language of the mails: "" gives "fr" (sign-up). */
+static int check_language(struct rpc_call *call, const char *field,
+			  const char *in, const char **out)
+{
+	const char *reason;
+	int rc = validate_mail_language(in, out, &reason);
 
 	return rc ? invalid(call, rc, field, reason) : 0;
 }
@@ -342,11 +353,13 @@ static int replay_or_conflict(struct rpc_call *call, const char *key,
 			     "an account already uses this e-mail");
 }
 
-/* Every field of a sign-up; the normalised e-mail and phone come back. */
+/* Every field of a sign-up; the normalised e-mail and phone, and the
+ * language ("fr" when not given), come back. */
 static int check_signup(struct rpc_call *call,
 			const Creneau__V1__CreateAccountRequest *req,
 			char email[VALIDATE_EMAIL_MAX + 1],
-			char phone[VALIDATE_PHONE_MAX + 1])
+			char phone[VALIDATE_PHONE_MAX + 1],
+			const char **language_out)
 {
 	struct accounts_settings *s = settings_of(call);
 	int rc;
@@ -360,7 +373,9 @@ static int check_signup(struct rpc_call *call,
 	    (rc = check_names(call, req->first_name, req->last_name)) ||
 	    (rc = check_phone(call, "phone", req->phone, phone)) ||
 	    (rc = check_text(call, "address", req->address,
-			     VALIDATE_ADDRESS_MAX, false, true)))
+			     VALIDATE_ADDRESS_MAX, false, true)) ||
+	    (rc =
+		 check_language(call, "language", req->language, language_out)))
 		return rc;
 	if (!req->accept_terms)
 		return invalid(call, ERR_INVALID, "accept_terms",
@@ -376,23 +391,26 @@ static int check_signup(struct rpc_call *call,
 }
 
 /* In the caller's transaction: the verification token and the
- * account.created event that carries it to the mail. */
+ * account.created event that carries it to the mail (in the account's
+ * language) and the normalised phone to booking's client file. */
 static int announce_signup(struct rpc_call *call, const char *id,
-			   const Creneau__V1__CreateAccountRequest *req,
-			   const char *email)
+			   const struct store_new_account *in,
+			   Creneau__V1__Role role)
 {
 	Creneau__V1__AccountCreated ev = CRENEAU__V1__ACCOUNT_CREATED__INIT;
 	char token[SECURE_TOKEN_TEXT];
 	int rc;
 
-	rc = new_verification(call, id, email, token,
+	rc = new_verification(call, id, in->email, token,
 			      &ev.verification_expires_at_ms);
 	if (!rc) {
 		ev.account_id = (char *)id;
-		ev.role = req->role;
-		ev.email = (char *)email;
-		ev.first_name = req->first_name;
-		ev.last_name = req->last_name;
+		ev.role = role;
+		ev.email = (char *)in->email;
+		ev.first_name = (char *)in->first_name;
+		ev.last_name = (char *)in->last_name;
+		ev.phone = (char *)in->phone;
+		ev.language = (char *)in->language;
 		ev.verification_token = token;
 		rc = publish(call, "account.created", &ev.base);
 	}
@@ -412,7 +430,7 @@ static int handle_create_account(struct rpc_call *call,
 	struct store_new_account in = {0};
 	int rc;
 
-	rc = check_signup(call, req, email, phone);
+	rc = check_signup(call, req, email, phone, &in.language);
 	if (!rc)
 		rc = hash_password(call, req->password, hash);
 	if (rc)
@@ -438,7 +456,7 @@ static int handle_create_account(struct rpc_call *call,
 					  reply_out);
 	}
 	if (!rc)
-		rc = announce_signup(call, id, req, email);
+		rc = announce_signup(call, id, &in, req->role);
 	if (!rc)
 		rc = db_commit(db);
 	if (rc) {
@@ -861,6 +879,7 @@ static int handle_request_password_reset(struct rpc_call *call,
 	ev.account_id = acc.id;
 	ev.email = acc.email;
 	ev.first_name = acc.first_name;
+	ev.language = acc.language;
 	ev.token = token;
 	ev.expires_at_ms = instant_now_ms() + s->reset_ttl_s * 1000;
 	rc = publish(call, "password_reset.requested", &ev.base);
@@ -963,6 +982,7 @@ static int send_verification(struct rpc_call *call,
 		ev.account_id = acc->id;
 		ev.new_email = (char *)email;
 		ev.first_name = acc->first_name;
+		ev.language = acc->language;
 		ev.verification_token = token;
 		rc = publish(call, "account.email_verification_requested",
 			     &ev.base);
@@ -1032,7 +1052,8 @@ static int handle_resend_verification(struct rpc_call *call,
 
 /* What a PATCH /v1/me changes: NULL for what it leaves alone. */
 struct profile_patch {
-	const char *first_name, *last_name, *phone, *address, *email;
+	struct store_profile profile;
+	const char *email;
 	char phone_buf[VALIDATE_PHONE_MAX + 1];
 	char email_buf[VALIDATE_EMAIL_MAX + 1];
 };
@@ -1047,37 +1068,47 @@ static int read_profile_patch(struct rpc_call *call,
 	if (req->first_name_present_case &&
 	    !(rc = check_text(call, "first_name", req->first_name,
 			      VALIDATE_NAME_MAX, true, false)))
-		p->first_name = req->first_name;
+		p->profile.first_name = req->first_name;
 	if (!rc && req->last_name_present_case &&
 	    !(rc = check_text(call, "last_name", req->last_name,
 			      VALIDATE_NAME_MAX, true, false)))
-		p->last_name = req->last_name;
+		p->profile.last_name = req->last_name;
 	if (!rc && req->phone_present_case &&
 	    !(rc = check_phone(call, "phone", req->phone, p->phone_buf)))
-		p->phone = p->phone_buf;
+		p->profile.phone = p->phone_buf;
 	if (!rc && req->address_present_case &&
 	    !(rc = check_text(call, "address", req->address,
 			      VALIDATE_ADDRESS_MAX, false, true)))
-		p->address = req->address;
+		p->profile.address = req->address;
+	/* present but "" is refused: PATCH never means "back to default" */
+	if (!rc && req->language_present_case) {
+		if (!*req->language)
+			rc = invalid(call, ERR_INVALID, "language",
+				     "must be \"fr\" or \"en\"");
+		else
+			rc = check_language(call, "language", req->language,
+					    &p->profile.language);
+	}
 	if (!rc && req->email_present_case &&
 	    !(rc = check_email(call, "email", req->email, p->email_buf)))
 		p->email = p->email_buf;
 	return rc;
 }
 
-/* In the caller's transaction: the new names, phone or address, and the
- * account.updated event; *acc is read again. */
+/* In the caller's transaction: the new names, phone, address or language,
+ * and the account.updated event; *acc is read again. */
 static int apply_profile(struct rpc_call *call, const struct profile_patch *p,
 			 struct store_account *acc)
 {
 	Creneau__V1__AccountUpdated ev = CRENEAU__V1__ACCOUNT_UPDATED__INIT;
+	const struct store_profile *f = &p->profile;
 	struct db *db = rpc_call_db(call);
 	int rc;
 
-	if (!p->first_name && !p->last_name && !p->phone && !p->address)
+	if (!f->first_name && !f->last_name && !f->phone && !f->address &&
+	    !f->language)
 		return 0;
-	rc = store_update_profile(db, acc->id, p->first_name, p->last_name,
-				  p->phone, p->address);
+	rc = store_update_profile(db, acc->id, f);
 	if (!rc)
 		rc = store_get_account(db, rpc_call_arena(call), acc->id, acc);
 	if (rc)
@@ -1088,6 +1119,7 @@ static int apply_profile(struct rpc_call *call, const struct profile_patch *p,
 	ev.first_name = acc->first_name;
 	ev.last_name = acc->last_name;
 	ev.phone = acc->phone;
+	ev.language = acc->language;
 	return publish(call, "account.updated", &ev.base);
 }
 
@@ -1112,10 +1144,11 @@ static int handle_update_me(struct rpc_call *call,
 		return rc;
 	rc = store_get_account(db, rpc_call_arena(call), id, &acc);
 	new_email = !rc && patch.email && strcasecmp(patch.email, acc.email);
-	if (new_email)
-		rc = request_email_change(call, &acc, patch.email);
+	/* the profile first: the link's mail uses the new name and language */
 	if (!rc)
 		rc = apply_profile(call, &patch, &acc);
+	if (!rc && new_email)
+		rc = request_email_change(call, &acc, patch.email);
 	if (!rc)
 		rc = db_commit(db);
 	if (rc) {

@@ -149,9 +149,11 @@ static int read_account(struct arena *a, const PGresult *res, int row,
 	out->trial_ends_ms = col_i64(res, row, 12);
 	out->created_ms = col_i64(res, row, 13);
 	out->listed = col_bool(res, row, 14);
+	out->language = col_str(a, res, row, 15); /* after ACCOUNT_COLS */
 	if (!out->id || !out->role || !out->email || !out->pending_email ||
 	    !out->first_name || !out->last_name || !out->phone ||
-	    !out->address || !out->terms_version || !out->subscription_status)
+	    !out->address || !out->terms_version || !out->subscription_status ||
+	    !out->language)
 		return ERR_NOMEM;
 	return 0;
 }
@@ -183,7 +185,7 @@ int store_insert_account(struct db *db, const struct store_new_account *in,
 			 char id_out[STORE_ID_TEXT])
 {
 	char trial[24];
-	const char *params[11];
+	const char *params[12];
 	PGresult *res;
 	int rc;
 
@@ -199,20 +201,21 @@ int store_insert_account(struct db *db, const struct store_new_account *in,
 	params[8] = in->verified ? "t" : "f";
 	params[9] = trial;
 	params[10] = in->idempotency_key ? in->idempotency_key : "";
+	params[11] = in->language ? in->language : "";
 	rc = db_exec(
 	    db,
 	    "INSERT INTO accounts (role, email, password_hash, "
 	    "first_name, last_name, phone, address, terms_version, "
 	    "terms_accepted_at, email_verified_at, subscription_status, "
-	    "trial_ends_at, idempotency_key) VALUES ($1, $2, $3, $4, $5, "
-	    "nullif($6, ''), nullif($7, ''), $8, "
+	    "trial_ends_at, idempotency_key, language) VALUES ($1, $2, $3, "
+	    "$4, $5, nullif($6, ''), nullif($7, ''), $8, "
 	    "CASE WHEN $8::text IS NULL THEN NULL ELSE now() END, "
 	    "CASE WHEN $9::bool THEN now() END, "
 	    "CASE WHEN $1 = 'practitioner' THEN 'trial' ELSE 'none' END, "
 	    "CASE WHEN $1 = 'practitioner' THEN "
 	    "now() + make_interval(days => $10::int) END, "
-	    "nullif($11, '')) RETURNING id",
-	    11, params, &res);
+	    "nullif($11, ''), coalesce(nullif($12, ''), 'fr')) RETURNING id",
+	    12, params, &res);
 	if (rc)
 		return rc;
 	snprintf(id_out, STORE_ID_TEXT, "%s", PQgetvalue(res, 0, 0));
@@ -249,7 +252,8 @@ int store_get_account(struct db *db, struct arena *a, const char *id,
 	int rc;
 
 	rc = db_exec(db,
-		     "SELECT " ACCOUNT_COLS " FROM accounts a WHERE a.id = $1",
+		     "SELECT " ACCOUNT_COLS ", a.language FROM accounts a "
+		     "WHERE a.id = $1",
 		     1, params, &res);
 	if (rc)
 		return rc;
@@ -611,15 +615,20 @@ int store_throttle(struct db *db, const uint8_t login_key[SECURE_HASH_BYTES],
 	return 0;
 }
 
-int store_update_profile(struct db *db, const char *id, const char *first_name,
-			 const char *last_name, const char *phone,
-			 const char *address)
+int store_update_profile(struct db *db, const char *id,
+			 const struct store_profile *p)
 {
-	const char *params[9] = {id,	     first_name ? "t" : "f",
-				 first_name, last_name ? "t" : "f",
-				 last_name,  phone ? "t" : "f",
-				 phone,	     address ? "t" : "f",
-				 address};
+	const char *params[11] = {id,
+				  p->first_name ? "t" : "f",
+				  p->first_name,
+				  p->last_name ? "t" : "f",
+				  p->last_name,
+				  p->phone ? "t" : "f",
+				  p->phone,
+				  p->address ? "t" : "f",
+				  p->address,
+				  p->language ? "t" : "f",
+				  p->language};
 
 	return exec_some(
 	    db,
@@ -628,8 +637,10 @@ int store_update_profile(struct db *db, const char *id, const char *first_name,
 	    "last_name = CASE WHEN $4::bool THEN $5 ELSE last_name END, "
 	    "phone = CASE WHEN $6::bool THEN nullif($7, '') ELSE phone END, "
 	    "address = CASE WHEN $8::bool THEN nullif($9, '') "
-	    "ELSE address END WHERE id = $1",
-	    9, params);
+	    "ELSE address END, "
+	    "language = CASE WHEN $10::bool THEN $11 ELSE language END "
+	    "WHERE id = $1",
+	    11, params);
 }
 
 int store_set_pending_email(struct db *db, const char *id, const char *email)

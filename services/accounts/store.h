@@ -39,7 +39,8 @@ struct store_account {
 	char *subscription_status; /* "none", "trial", ... */
 	int64_t trial_ends_ms;	   /* 0 when none */
 	int64_t created_ms;
-	bool listed; /* practitioner visible and bookable */
+	bool listed;	/* practitioner visible and bookable */
+	char *language; /* of the mails: "fr" or "en" */
 };
 
 struct store_new_account {
@@ -54,6 +55,7 @@ struct store_new_account {
 	bool verified;		     /* admins created by the operator */
 	long trial_days;	     /* practitioners; 0 otherwise */
 	const char *idempotency_key; /* "" for none */
+	const char *language;	     /* "fr" or "en"; NULL or "" is "fr" */
 };
 
 /* store_insert_account - a new account; its id in id_out. ERR_CONFLICT when
@@ -173,11 +175,18 @@ int store_throttle(struct db *db, const uint8_t login_key[SECURE_HASH_BYTES],
 		   const char *client_ip, long window_s, long max_key,
 		   long max_ip, int64_t *retry_after_s_out) WARN_UNUSED;
 
-/* Profile. A NULL argument leaves its column alone; "" clears phone and
+/* Profile. A NULL member leaves its column alone; "" clears phone and
  * address. ERR_NOT_FOUND. */
-int store_update_profile(struct db *db, const char *id, const char *first_name,
-			 const char *last_name, const char *phone,
-			 const char *address) WARN_UNUSED;
+struct store_profile {
+	const char *first_name;
+	const char *last_name;
+	const char *phone; /* E.164 */
+	const char *address;
+	const char *language; /* "fr" or "en" */
+};
+
+int store_update_profile(struct db *db, const char *id,
+			 const struct store_profile *p) WARN_UNUSED;
 
 /* store_set_pending_email - the address awaiting verification;
  * ERR_CONFLICT when another account uses it. */

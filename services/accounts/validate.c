@@ -421,6 +421,21 @@ bool validate_language(const char *code)
 	       isalpha((unsigned char)code[1]);
 }
 
+int validate_mail_language(const char *in, const char **out,
+			   const char **reason_out)
+{
+	if (!*in || strcmp(in, "fr") == 0) {
+		*out = "fr";
+		return 0;
+	}
+	if (strcmp(in, "en") == 0) {
+		*out = "en";
+		return 0;
+	}
+	*reason_out = "must be \"fr\" or \"en\"";
+	return ERR_INVALID;
+}
+
 /* ASCII folding of U+00C0..U+00FF (second byte of C3 xx). */
 static const char *const latin1_fold[64] = {
     "a", "a", "a", "a",	 "a",  "a",  "ae", "c", "e", "e", "e",	"e", "i",

@@ -69,6 +69,14 @@ bool validate_postcode(const char *postcode);
 bool validate_language(const char *code);
 
 /*
+ * validate_mail_language - an account's preferred language, the one its
+ * mails are written in: "fr" or "en" (exactly); "" gives "fr". The value to
+ * store (a static string) in *out; ERR_INVALID with a reason otherwise.
+ */
+int validate_mail_language(const char *in, const char **out,
+			   const char **reason_out) WARN_UNUSED;
+
+/*
  * validate_slug - lower case, French accents folded, every run of other
  * characters one "-": "Massage bien-être" gives "massage-bien-etre". out
  * has n bytes; a longer result is cut (and will match nothing).

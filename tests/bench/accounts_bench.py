@@ -1,23 +1,24 @@
 """accounts_bench.py - the accounts figures (see accounts_bench.sh)."""
 
-import json
 import os
-import re
+import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
+import creneau_bench
+import creneau_users
+from creneau_bench import percentile, rss_kb
 from creneau_stack import Stack
+from creneau_users import PASSWORD
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 LOGINS = int(os.environ.get("BENCH_LOGINS", "40"))
 PRACTITIONERS = int(os.environ.get("BENCH_PRACTITIONERS", "10000"))
-PASSWORD = "Tr3s-b0n-mdp!"
 
 # The statements the accounts service runs for these requests (store.c),
 # with their parameters as pgbench variables.
@@ -73,78 +74,26 @@ ANALYZE practices;
 """
 
 
-def percentile(values, p):
-    values = sorted(values)
-    if not values:
-        return float("nan")
-    k = min(len(values) - 1, max(0, int(round(p / 100.0 * len(values))) - 1))
-    return values[k]
-
-
 def wrk(url, headers):
-    args = ["wrk", "-t%d" % THREADS, "-c%d" % CONNECTIONS,
-            "-d%ds" % SECONDS, "--latency"]
-    for h in headers:
-        args += ["-H", h]
-    out = subprocess.run(args + [url], capture_output=True, text=True,
-                         check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    lat = {}
-    for pct in ("50", "99"):
-        m = re.search(r"\s%s(?:\.0+)?%%\s+([\d.]+)(us|ms|s)" % pct, out)
-        value, unit = float(m.group(1)), m.group(2)
-        lat[pct] = value / 1000 if unit == "us" else (
-            value * 1000 if unit == "s" else value)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return rps, lat["50"], lat["99"], int(non2xx.group(1)) if non2xx else 0
+    """(requests/s, p50 ms, p99 ms, non-2xx answers) of one wrk run."""
+    result = creneau_bench.wrk(url, CONNECTIONS, THREADS, SECONDS,
+                               headers=headers)
+    return result.rps, result.p50, result.p99, result.non2xx
 
 
 def pgbench(stack, sql, variables):
-    env = stack.env("accounts")
-    conninfo = dict(kv.split("=", 1) for kv in env["CRENEAU_DB"].split())
+    """(queries/s, p50 ms, p99 ms) of `sql` alone, as the accounts role."""
     tmp = tempfile.mkdtemp(prefix="accounts-bench-")
-    script = os.path.join(tmp, "q.sql")
-    with open(script, "w") as f:
-        f.write(sql)
-    penv = dict(os.environ, PGPASSWORD=conninfo.get("password", ""),
-                PGOPTIONS="-c search_path=accounts")
-    args = ["pgbench", "-n", "-M", "prepared", "-c", str(CONNECTIONS),
-            "-j", str(THREADS), "-T", str(SECONDS), "-f", script,
-            "-h", conninfo["host"], "-p", conninfo["port"],
-            "-U", conninfo["user"], "-l", "--log-prefix",
-            os.path.join(tmp, "log")]
-    for k, v in variables.items():
-        args += ["-D", "%s=%s" % (k, v)]
-    out = subprocess.run(args + [conninfo["dbname"]], capture_output=True,
-                         text=True, env=penv, cwd=tmp)
-    if out.returncode != 0:
-        raise RuntimeError("pgbench failed: %s %s" % (out.stdout, out.stderr))
-    tps = float(re.search(r"tps = ([\d.]+)", out.stdout).group(1))
-    lat = []
-    for name in os.listdir(tmp):
-        if name.startswith("log"):
-            with open(os.path.join(tmp, name)) as f:
-                lat += [int(line.split()[2]) / 1000.0 for line in f]
-    subprocess.run(["rm", "-rf", tmp])
-    return tps, percentile(lat, 50), percentile(lat, 99)
-
-
-def decode_token(stack, account_id):
-    rc, out, _ = stack.psql(
-        "SELECT encode(payload, 'hex') FROM events_outbox WHERE topic = "
-        "'account.created' AND position(convert_to('%s', 'UTF8') in "
-        "payload) > 0" % account_id, role="accounts")
-    payload = bytes.fromhex(out.split()[0])
-    i = payload.index(b"\x32\x2b")
-    return payload[i + 2:i + 45].decode()
-
-
-def rss_kib(pid, field):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
+    try:
+        script = os.path.join(tmp, "q.sql")
+        with open(script, "w") as f:
+            f.write(sql)
+        result = creneau_bench.pgbench(stack.env("accounts")["CRENEAU_DB"],
+                                       script, CONNECTIONS, THREADS, SECONDS,
+                                       variables, latencies=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return result.tps, result.p50, result.p99
 
 
 def line(name, rps, p50, p99, pg):
@@ -156,17 +105,9 @@ def line(name, rps, p50, p99, pg):
 
 def main():
     with Stack(log_level="notice") as s:
-        status, _, client = s.http("POST", "/v1/accounts", body={
-            "role": "client", "email": "bench.client@example.org",
-            "password": PASSWORD, "first_name": "Bench",
-            "last_name": "Client", "accept_terms": True})
-        assert status == 201, client
-        s.http("POST", "/v1/email-verifications/confirm",
-               body={"token": decode_token(s, client["id"])})
-        status, _, session = s.http("POST", "/v1/sessions", body={
-            "email": "bench.client@example.org", "password": PASSWORD})
-        assert status == 201, session
-        token = session["token"]
+        client, token = creneau_users.new_user(
+            s, "client", email="bench.client@example.org",
+            first_name="Bench", last_name="Client")
         rc, _, err = s.psql(SEED_SQL.format(n=PRACTITIONERS), role="accounts")
         assert rc == 0, err
         status, _, page = s.http("GET", "/v1/practitioners?q=kinesiologie&"
@@ -192,7 +133,7 @@ def main():
 
         # sign-ins: argon2id is slow on purpose
         pid = s.pid("accounts")
-        before = rss_kib(pid, "VmHWM")
+        before = rss_kb(pid, "VmHWM")
         times, lock = [], threading.Lock()
 
         def worker(n):
@@ -219,7 +160,7 @@ def main():
               "%d MiB (was %d MiB before)" % (
                   "POST /v1/sessions (2 clients)", len(times) / elapsed,
                   statistics.median(times), percentile(times, 99), mem,
-                  rss_kib(pid, "VmHWM") // 1024, before // 1024))
+                  rss_kb(pid, "VmHWM") // 1024, before // 1024))
 
 
 if __name__ == "__main__":

@@ -15,15 +15,11 @@
 #   BENCH_PRACTITIONERS directory size (default 10000)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-source_dir=$(cd "$here/../.." && pwd)
-export CRENEAU_SOURCE_DIR="${CRENEAU_SOURCE_DIR:-$source_dir}"
-export CRENEAU_BUILD_DIR="${CRENEAU_BUILD_DIR:-$source_dir/build}"
-export PYTHONPATH="$source_dir/tests/lib${PYTHONPATH:+:$PYTHONPATH}"
+# shellcheck source-path=SCRIPTDIR source=../lib/creneau_bench_env.sh
+. "$here/../lib/creneau_bench_env.sh"
 PATH="$PATH:/usr/lib/postgresql/15/bin"
 for tool in wrk pgbench; do
-	command -v "$tool" >/dev/null 2>&1 ||
-		{ echo "accounts_bench: $tool is not installed" >&2; exit 2; }
+	bench_need_tool accounts_bench "$tool"
 done
-[ -x "$CRENEAU_BUILD_DIR/bin/accounts" ] ||
-	{ echo "accounts_bench: no $CRENEAU_BUILD_DIR/bin/accounts: build first" >&2; exit 2; }
+bench_need_build accounts_bench accounts
 exec /usr/bin/python3 "$here/accounts_bench.py" "$@"

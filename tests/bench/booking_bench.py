@@ -19,17 +19,17 @@ service in the same run, as a ratio; and the RSS of every daemon under that
 load. Targets: (a) p50 under 1 ms at one connection; (b) at least 70 % of
 the raw PostgreSQL rate. Everything it starts is stopped on exit."""
 
-import json
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from datetime import datetime, timedelta, timezone
 
+import creneau_bench
+import creneau_users
+from creneau_bench import rss_kb
 from creneau_stack import SERVICES, Stack
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
@@ -39,9 +39,6 @@ PRACTITIONERS = int(os.environ.get("BENCH_PRACTITIONERS", "1000"))
 BOOKINGS = int(os.environ.get("BENCH_BOOKINGS", "1000000"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "64"))
 LOG_LEVEL = os.environ.get("BENCH_LOG_LEVEL", "notice")
-WRK = shutil.which("wrk") or "/usr/bin/wrk"
-PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
-PASSWORD = "Tr3s-b0n-mdp!"
 
 # The availability query of services/booking/store.c (store_avail_load),
 # with pgbench variables: practitioner :p, offering :o, window :f..:t (ms).
@@ -117,17 +114,6 @@ SELECT count(*) FROM bookings;
 """
 
 
-def rss_kb(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except (OSError, TypeError):
-        pass
-    return None
-
-
 class RssSampler:
     """Peak RSS of every daemon while it runs."""
 
@@ -152,112 +138,29 @@ class RssSampler:
         self.thread.join()
 
 
-def to_ms(text):
-    m = re.match(r"([\d.]+)(us|ms|s)", text or "")
-    if not m:
-        return float("nan")
-    value, unit = float(m.group(1)), m.group(2)
-    return value / 1000 if unit == "us" else value * 1000 if unit == "s" \
-        else value
-
-
 def wrk(url, script, connections, threads, seconds=SECONDS):
-    """(requests/s, p50 ms, p99 ms, non-2xx, total requests)."""
-    proc = subprocess.run(
-        [WRK, "-t%d" % threads, "-c%d" % connections, "-d%ds" % seconds,
-         "--latency", "--timeout", "10s", "-s", script, url],
-        capture_output=True, text=True, timeout=seconds + 120)
-    out = proc.stdout
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    total = re.search(r"(\d+) requests in", out)
-    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
-    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    if not rps:
-        raise RuntimeError("wrk failed:\n%s%s" % (out, proc.stderr))
-    return (float(rps.group(1)), to_ms(p50 and p50.group(1)),
-            to_ms(p99 and p99.group(1)), int(bad.group(1)) if bad else 0,
-            int(total.group(1)) if total else 0)
+    """creneau_bench.wrk with this benchmark's request timeout."""
+    return creneau_bench.wrk(url, connections, threads, seconds,
+                             script=script, timeout="10s")
 
 
 def pgbench(conninfo, script, clients, seconds=SECONDS):
     """(transactions/s, average latency ms) of pgbench, prepared."""
-    proc = subprocess.run(
-        [PGBENCH, "-n", "-M", "prepared", "-f", script, "-c", str(clients),
-         "-j", str(min(clients, THREADS)), "-T", str(seconds), conninfo],
-        capture_output=True, text=True, timeout=seconds + 120)
-    tps = re.search(r"tps = ([\d.]+)", proc.stdout)
-    lat = re.search(r"latency average = ([\d.]+) ms", proc.stdout)
-    if not tps:
-        raise RuntimeError("pgbench failed:\n%s%s" % (proc.stdout,
-                                                      proc.stderr))
-    return float(tps.group(1)), float(lat.group(1)) if lat else float("nan")
-
-
-def decode_pb(data):
-    i, out = 0, {}
-
-    def varint():
-        nonlocal i
-        value, shift = 0, 0
-        while True:
-            byte = data[i]
-            i += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                return value
-
-    while i < len(data):
-        key = varint()
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            out[field] = varint()
-        elif wire == 2:
-            n = varint()
-            out.setdefault(field, data[i:i + n].decode("utf-8", "replace"))
-            i += n
-        else:
-            raise ValueError("wire type %d" % wire)
-    return out
+    result = creneau_bench.pgbench(conninfo, script, clients, THREADS,
+                                   seconds)
+    return result.tps, result.avg
 
 
 def make_clients(stack, n):
     """n verified clients with a session each: their tokens."""
-    tokens, ids = [], []
-    for k in range(n):
-        email = "bench.%d.%d@example.org" % (os.getpid(), k)
-        status, _, acc = stack.http("POST", "/v1/accounts", {
-            "role": "client", "email": email, "password": PASSWORD,
-            "first_name": "Bench", "last_name": "Client%d" % k,
-            "accept_terms": True})
-        if status != 201:
-            raise RuntimeError("sign-up: %s %s" % (status, acc))
-        ids.append(acc["id"])
-    rc, out, err = stack.psql(
-        "SELECT encode(payload, 'hex') FROM events_outbox WHERE topic = "
-        "'account.created'", role="accounts")
-    tok = {}
-    for line in out.split():
-        ev = decode_pb(bytes.fromhex(line))
-        tok[ev.get(1)] = ev.get(6)
-    for k, account_id in enumerate(ids):
-        status, _, body = stack.http("POST", "/v1/email-verifications/confirm",
-                                     {"token": tok[account_id]})
-        if status != 204:
-            raise RuntimeError("verify: %s %s" % (status, body))
-        status, _, session = stack.http("POST", "/v1/sessions", {
-            "email": "bench.%d.%d@example.org" % (os.getpid(), k),
-            "password": PASSWORD}, timeout=60)
-        if status != 201:
-            raise RuntimeError("login: %s %s" % (status, session))
-        tokens.append(session["token"])
+    clients = creneau_users.new_users(stack, n, "client", timeout=60,
+                                      first_name="Bench", last_name="Client")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         rc, out, _ = stack.psql("SELECT count(*) FROM accounts WHERE "
                                 "email_verified", role="booking")
         if rc == 0 and int(out.strip() or 0) >= n:
-            return tokens
+            return [token for _, token in clients]
         time.sleep(0.2)
     raise RuntimeError("booking never learnt of the clients")
 
@@ -350,12 +253,13 @@ COMMIT;
 
 
 def row(name, result, ratio=None, raw=None):
-    rps, p50, p99, bad, total = result
-    line = "%-44s %9.0f %8.2f %8.2f" % (name, rps, p50, p99)
+    """One table row of a creneau_bench.WrkResult."""
+    line = "%-44s %9.0f %8.2f %8.2f" % (name, result.rps, result.p50,
+                                        result.p99)
     if raw is not None:
         line += "  %9.0f  %5.0f%%" % (raw, ratio * 100)
-    if bad:
-        line += "   (%d non-2xx of %d)" % (bad, total)
+    if result.non2xx:
+        line += "   (%d non-2xx of %d)" % (result.non2xx, result.total)
     print(line, flush=True)
 
 
@@ -441,7 +345,7 @@ def main():
             raw, _ = pgbench(conninfo, create_pg, CONNECTIONS)
         per_s = created / SECONDS
         row("HTTP POST /v1/bookings (201s: %d)" % created,
-            (per_s,) + made[1:], per_s / raw, raw)
+            made._replace(rps=per_s), per_s / raw, raw)
         stack.psql("DROP SEQUENCE bench_seq", role="booking")
 
         p50 = one[1]

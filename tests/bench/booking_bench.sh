@@ -19,14 +19,10 @@
 #   CRENEAU_TEST_PORTS   port range "lo-hi" for the stack
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-source_dir=$(cd "$here/../.." && pwd)
-export CRENEAU_SOURCE_DIR="${CRENEAU_SOURCE_DIR:-$source_dir}"
-export CRENEAU_BUILD_DIR="${CRENEAU_BUILD_DIR:-$source_dir/build}"
-export PYTHONPATH="$source_dir/tests/lib${PYTHONPATH:+:$PYTHONPATH}"
-command -v wrk >/dev/null 2>&1 ||
-	{ echo "booking_bench: wrk is not installed (apt-get install wrk)" >&2; exit 2; }
+# shellcheck source-path=SCRIPTDIR source=../lib/creneau_bench_env.sh
+. "$here/../lib/creneau_bench_env.sh"
+bench_need_tool booking_bench wrk "apt-get install wrk"
 [ -x /usr/lib/postgresql/15/bin/pgbench ] ||
 	{ echo "booking_bench: pgbench is not installed (postgresql-15)" >&2; exit 2; }
-[ -x "$CRENEAU_BUILD_DIR/bin/booking" ] ||
-	{ echo "booking_bench: no $CRENEAU_BUILD_DIR/bin/booking: build first" >&2; exit 2; }
+bench_need_build booking_bench booking
 exec /usr/bin/python3 "$here/booking_bench.py" "$@"

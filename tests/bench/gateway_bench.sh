@@ -16,15 +16,11 @@
 #   CRENEAU_TEST_PORTS  port range "lo-hi" for the stack and nginx
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-source_dir=$(cd "$here/../.." && pwd)
-export CRENEAU_SOURCE_DIR="${CRENEAU_SOURCE_DIR:-$source_dir}"
-export CRENEAU_BUILD_DIR="${CRENEAU_BUILD_DIR:-$source_dir/build}"
-export PYTHONPATH="$source_dir/tests/lib${PYTHONPATH:+:$PYTHONPATH}"
+# shellcheck source-path=SCRIPTDIR source=../lib/creneau_bench_env.sh
+. "$here/../lib/creneau_bench_env.sh"
 for tool in wrk nginx; do
 	command -v "$tool" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin"
-	command -v "$tool" >/dev/null 2>&1 ||
-		{ echo "gateway_bench: $tool is not installed (apt-get install $tool)" >&2; exit 2; }
+	bench_need_tool gateway_bench "$tool" "apt-get install $tool"
 done
-[ -x "$CRENEAU_BUILD_DIR/bin/gateway" ] ||
-	{ echo "gateway_bench: no $CRENEAU_BUILD_DIR/bin/gateway: build first" >&2; exit 2; }
+bench_need_build gateway_bench gateway
 exec /usr/bin/python3 "$here/gateway/bench.py" "$@"

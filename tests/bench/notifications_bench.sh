@@ -10,12 +10,9 @@
 #   CRENEAU_BUILD_DIR   build tree with bin/ (default: <source>/build)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-source_dir=$(cd "$here/../.." && pwd)
-export CRENEAU_SOURCE_DIR="${CRENEAU_SOURCE_DIR:-$source_dir}"
-export CRENEAU_BUILD_DIR="${CRENEAU_BUILD_DIR:-$source_dir/build}"
-export PYTHONPATH="$source_dir/tests/lib${PYTHONPATH:+:$PYTHONPATH}"
-[ -x "$CRENEAU_BUILD_DIR/bin/notifications" ] ||
-	{ echo "notifications_bench: no $CRENEAU_BUILD_DIR/bin/notifications: build first" >&2; exit 2; }
+# shellcheck source-path=SCRIPTDIR source=../lib/creneau_bench_env.sh
+. "$here/../lib/creneau_bench_env.sh"
+bench_need_build notifications_bench notifications
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null ||
 	{ echo "notifications_bench: python3-aiosmtpd is not installed" >&2; exit 2; }
 exec /usr/bin/python3 "$here/notifications_bench.py" "$@"

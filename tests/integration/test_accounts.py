@@ -15,62 +15,25 @@ import sys
 import time
 import unittest
 
+import creneau_users as users
 from creneau_stack import Stack, run_tests
+from creneau_users import PASSWORD
 
-PASSWORD = "Tr3s-b0n-mdp!"
 STACK = None
 _counter = [0]
 
 
 def unique_email(tag="user"):
     _counter[0] += 1
-    return "%s.%d.%d@Example.org" % (tag, os.getpid(), _counter[0])
-
-
-def decode_pb(data):
-    """A flat protobuf message as {field number: value} (strings decoded)."""
-    i, out = 0, {}
-
-    def varint():
-        nonlocal i
-        value, shift = 0, 0
-        while True:
-            byte = data[i]
-            i += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                return value
-
-    while i < len(data):
-        key = varint()
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            out[field] = varint()
-        elif wire == 2:
-            n = varint()
-            raw = data[i:i + n]
-            i += n
-            out.setdefault(field, raw.decode("utf-8", "replace"))
-        else:
-            raise ValueError("wire type %d" % wire)
-    return out
+    return users.unique_email(tag, "Example.org")
 
 
 def outbox_events(topic):
-    rc, out, err = STACK.psql(
-        "SELECT encode(payload, 'hex') FROM events_outbox WHERE topic = '%s' "
-        "ORDER BY id" % topic, role="accounts")
-    assert rc == 0, err
-    return [decode_pb(bytes.fromhex(line)) for line in out.split()]
+    return users.outbox_events(STACK, topic)
 
 
 def verification_token(account_id):
-    for ev in reversed(outbox_events("account.created") +
-                       outbox_events("account.email_verification_requested")):
-        if ev.get(1) == account_id:
-            return ev.get(6) if 6 in ev and len(str(ev[6])) > 30 else ev.get(4)
-    raise AssertionError("no verification event for %s" % account_id)
+    return users.verification_token(STACK, account_id)
 
 
 def reset_token(account_id):
@@ -81,42 +44,24 @@ def reset_token(account_id):
 
 
 def http(method, path, body=None, token=None, headers=None, raw=None):
-    hdrs = dict(headers or {})
-    if token:
-        hdrs["Authorization"] = "Bearer " + token
-    return STACK.http(method, path, body=body, headers=hdrs, raw=raw)
+    return users.http(STACK, method, path, body, token, headers, raw=raw)
 
 
 def signup(role="client", email=None, password=PASSWORD, **extra):
-    body = {"role": role, "email": email or unique_email(role),
-            "password": password, "first_name": "Camille",
-            "last_name": "Durand", "accept_terms": True}
-    body.update(extra)
-    status, _, reply = http("POST", "/v1/accounts", body)
-    assert status == 201, (status, reply)
-    return reply
+    return users.signup(STACK, role, email or unique_email(role), password,
+                        **extra)
 
 
 def verify(account):
-    status, _, reply = http("POST", "/v1/email-verifications/confirm",
-                            {"token": verification_token(account["id"])})
-    assert status == 204, (status, reply)
+    users.verify(STACK, account["id"])
 
 
 def login(email, password=PASSWORD, headers=None):
-    status, hdrs, reply = http("POST", "/v1/sessions",
-                               {"email": email, "password": password},
-                               headers=headers)
-    assert status == 201, (status, reply)
-    return reply, hdrs
+    return users.login(STACK, email, password, headers)
 
 
 def new_user(role="client", verified=True):
-    account = signup(role)
-    if verified:
-        verify(account)
-    session, _ = login(account["email"])
-    return account, session["token"]
+    return users.new_user(STACK, role, verified, email=unique_email(role))
 
 
 def practice(display_name, specialties, city, postcode, region, bio=""):
@@ -230,6 +175,80 @@ class AccountsTest(unittest.TestCase):
             self.skipTest("notifications writes no mail yet")
         self.assertIsNotNone(mail, "no mail carries the verification link")
         self.assertIn(account["email"], mail)
+
+    def test_mail_language(self):
+        # refused values name the field and create nothing
+        for value in ("de", "EN", "english", 5):
+            email = unique_email("lang")
+            status, _, body = http("POST", "/v1/accounts", {
+                "role": "client", "email": email, "password": PASSWORD,
+                "first_name": "A", "last_name": "B", "accept_terms": True,
+                "language": value})
+            self.assertEqual(status, 400, (value, body))
+            self.assertEqual(body["error"]["field"], "language", body)
+            self.assertEqual(http("POST", "/v1/sessions", {
+                "email": email, "password": PASSWORD})[0], 401)
+        # French unless told otherwise
+        self.assertEqual(signup()["language"], "fr")
+        self.assertEqual(signup(language="")["language"], "fr")
+        # an English-speaking account gets its verification mail in English
+        account = signup(first_name="Ann", language="en")
+        self.assertEqual(account["language"], "en")
+        created = [ev for ev in outbox_events("account.created")
+                   if ev.get(1) == account["id"]]
+        self.assertEqual(created[-1].get(9), "en")
+        token = verification_token(account["id"])
+        mail = wait_for_mail(token)
+        self.assertIsNotNone(mail, "no mail carries the verification link")
+        self.assertIn("Subject: Confirm your e-mail address", mail)
+        self.assertIn("Hello Ann", mail)
+        self.assertNotIn("Bonjour", mail)
+        verify(account)
+        session, _ = login(account["email"])
+        token = session["token"]
+        self.assertEqual(session["account"]["language"], "en")
+        # ... and its reset mail
+        self.assertEqual(http("POST", "/v1/password-resets",
+                              {"email": account["email"]})[0], 202)
+        mail = wait_for_mail(reset_token(account["id"]))
+        self.assertIsNotNone(mail, "no mail carries the reset link")
+        self.assertIn("Subject: Resetting your password", mail)
+        self.assertIn("Hello Ann", mail)
+        self.assertNotIn("Bonjour", mail)
+        # PATCH /v1/me changes it; bad values change nothing
+        for value in ("", "de", "FR"):
+            status, _, body = http("PATCH", "/v1/me", {"language": value},
+                                   token=token)
+            self.assertEqual(status, 400, (value, body))
+            self.assertEqual(body["error"]["field"], "language", body)
+        status, _, me = http("GET", "/v1/me", token=token)
+        self.assertEqual(me["language"], "en")
+        status, _, me = http("PATCH", "/v1/me", {"language": "fr"},
+                             token=token)
+        self.assertEqual(status, 200, me)
+        self.assertEqual(me["language"], "fr")
+        self.assertEqual(me["first_name"], "Ann")  # untouched
+        updated = [ev for ev in outbox_events("account.updated")
+                   if ev.get(1) == account["id"]]
+        self.assertEqual(updated[-1].get(7), "fr")
+        self.assertEqual(http("POST", "/v1/password-resets",
+                              {"email": account["email"]})[0], 202)
+        mail = wait_for_mail(reset_token(account["id"]))
+        self.assertIsNotNone(mail, "no mail carries the reset link")
+        self.assertIn("Bonjour Ann", mail)
+        self.assertNotIn("Hello", mail)
+        # a new address and a new language at once: the link comes in the
+        # new language
+        new_email = unique_email("lang-moved")
+        status, _, me = http("PATCH", "/v1/me", {
+            "email": new_email, "language": "en"}, token=token)
+        self.assertEqual(status, 200, me)
+        self.assertEqual(me["language"], "en")
+        mail = wait_for_mail(verification_token(account["id"]))
+        self.assertIsNotNone(mail, "no mail carries the new address's link")
+        self.assertIn(new_email.lower(), mail)
+        self.assertIn("Subject: Confirm your e-mail address", mail)
+        self.assertNotIn("Bonjour", mail)
 
     def test_duplicate_email_any_case(self):
         email = unique_email("dup")

@@ -149,6 +149,7 @@ class AccountsRpcTest(unittest.TestCase):
         doc = json.loads(reply["reply"]["document"])
         self.assertEqual(doc["account"]["email"], client["email"])
         self.assertNotIn("password_hash", doc["account"])
+        self.assertEqual(doc["account"]["language"], "fr")
         self.assertEqual(len(doc["sessions"]), 1)
         self.assertEqual(doc["connection_log"][-1]["outcome"], "success")
         reply = rpc("Erase", {"subject": {"account_id": client["id"]}})

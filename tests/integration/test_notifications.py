@@ -671,11 +671,11 @@ class NotificationsTest(unittest.TestCase):
         self.assertEqual(status, 201, body)
         # the address is the proxy's, never what the body claims
         self.assertEqual(self.sql(
-            "SELECT count(*) FROM contact_rate WHERE client_ip = "
-            "'198.51.100.77'"), [["0"]])
+            "SELECT count(*) FROM contact_rate WHERE client_ip LIKE "
+            "'%:198.51.100.77'"), [["0"]])
         self.assertEqual(self.sql(
-            "SELECT count(*) FROM contact_rate WHERE client_ip = "
-            "'203.0.113.50'"), [["1"]])
+            "SELECT count(*) FROM contact_rate WHERE client_ip LIKE "
+            "'%:203.0.113.50'"), [["1"]])
         self.assertTrue(body["id"])
         found = self.wait_mail(lambda m: m.message["Reply-To"] == sender)
         self.assertEqual(len(found), 1)

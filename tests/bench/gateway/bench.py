@@ -13,7 +13,6 @@ p99 and the ratio to nginx, and the idle RSS of every daemon. Everything it
 starts is stopped on exit."""
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -22,6 +21,8 @@ import tempfile
 import time
 import urllib.request
 
+import creneau_bench
+from creneau_bench import rss_kb
 from creneau_stack import SERVICES, Stack, free_port
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
@@ -31,7 +32,6 @@ LOG_LEVEL = os.environ.get("BENCH_LOG_LEVEL", "notice")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SOURCE_DIR = os.environ["CRENEAU_SOURCE_DIR"]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-WRK = shutil.which("wrk") or "/usr/bin/wrk"
 RSS_TARGET_KB = 16 * 1024
 RATIO_TARGET = 0.80
 
@@ -75,13 +75,54 @@ http {{
 """
 
 
-class NngPing:
+def answers(url, proc, seconds=10):
+    """Whether GET url answers within `seconds` (polled every 0.1 s); False
+    as soon as proc (the Popen serving it) has exited."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return True
+        except OSError:
+            if proc.poll() is not None:
+                return False
+            time.sleep(0.1)
+    return False
+
+
+class LocalServer:
+    """A server of this benchmark's own: its process (self.proc, once
+    started) on 127.0.0.1:self.port, a free port, and its temporary
+    directory self.dir. stop() sends it STOP_SIGNAL, kills it if it has not
+    exited 10 s later, and removes the directory."""
+
+    STOP_SIGNAL = signal.SIGTERM
+
+    def __init__(self, prefix):
+        self.dir = tempfile.mkdtemp(prefix=prefix)
+        self.port = free_port()
+        self.proc = None
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(self.STOP_SIGNAL)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class NngPing(LocalServer):
     """nng_ping.c, compiled into a temporary directory; None if no cc."""
 
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="creneau-bench-nng-")
-        self.port = free_port()
-        self.proc = None
+        super().__init__("creneau-bench-nng-")
 
     def start(self):
         exe = os.path.join(self.dir, "nng_ping")
@@ -94,28 +135,7 @@ class NngPing:
             print("(nng_ping.c not built: %s)" % cc.stderr.strip())
             return False
         self.proc = subprocess.Popen([exe, str(self.port)])
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(self.url + "/v1/ping", timeout=1)
-                return True
-            except OSError:
-                time.sleep(0.1)
-        return False
-
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self.port
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        return answers(self.url + "/v1/ping", self.proc)
 
 
 def median_run(results):
@@ -123,25 +143,15 @@ def median_run(results):
     return sorted(results, key=lambda r: r[0])[len(results) // 2]
 
 
-def rss_kb(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-class Nginx:
+class Nginx(LocalServer):
     """nginx in a temporary prefix on a free port; stopped by pid."""
 
+    STOP_SIGNAL = signal.SIGQUIT
+
     def __init__(self):
-        self.prefix = tempfile.mkdtemp(prefix="creneau-bench-nginx-")
+        super().__init__("creneau-bench-nginx-")
+        self.prefix = self.dir
         os.chmod(self.prefix, 0o755)
-        self.port = free_port()
-        self.proc = None
 
     def start(self):
         shutil.copy(os.path.join(SOURCE_DIR, "docs", "openapi.json"),
@@ -157,72 +167,30 @@ class Nginx:
         self.proc = subprocess.Popen(
             [NGINX, "-p", self.prefix, "-c", conf, "-g", "daemon off;"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(self.url + "/v1/ping", timeout=1)
-                return
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError("nginx did not start: %s"
-                                       % self.proc.stderr.read().decode())
-                time.sleep(0.1)
+        if answers(self.url + "/v1/ping", self.proc):
+            return
+        if self.proc.poll() is not None:
+            raise RuntimeError("nginx did not start: %s"
+                               % self.proc.stderr.read().decode())
         raise RuntimeError("nginx did not answer")
-
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self.port
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        shutil.rmtree(self.prefix, ignore_errors=True)
-
-
-def to_ms(text):
-    m = re.match(r"([\d.]+)(us|ms|s)", text)
-    if not m:
-        return float("nan")
-    value, unit = float(m.group(1)), m.group(2)
-    return value / 1000 if unit == "us" else value * 1000 if unit == "s" \
-        else value
 
 
 def wrk(url, seconds=SECONDS):
-    """(requests/s, p50 ms, p99 ms, non-2xx count) of one wrk run."""
-    proc = subprocess.run(
-        [WRK, "-t%d" % THREADS, "-c%d" % CONNECTIONS, "-d%ds" % seconds,
-         "--latency", "--timeout", "5s", url],
-        capture_output=True, text=True, timeout=seconds + 60)
-    out = proc.stdout
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
-    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    errors = re.search(r"Socket errors:.*", out)
-    if not rps:
-        raise RuntimeError("wrk failed on %s:\n%s%s" % (url, out,
-                                                          proc.stderr))
-    return (float(rps.group(1)), to_ms(p50.group(1)) if p50 else None,
-            to_ms(p99.group(1)) if p99 else None,
-            int(bad.group(1)) if bad else 0,
-            errors.group(0) if errors else "")
+    """creneau_bench.wrk with this benchmark's settings: a WrkResult."""
+    return creneau_bench.wrk(url, CONNECTIONS, THREADS, seconds,
+                             timeout="5s")
 
 
 def row(name, result, ratio=None):
-    rps, p50, p99, bad, errors = result
-    line = "%-34s %10.0f %9.2f %9.2f" % (name, rps, p50, p99)
+    """One table row of a creneau_bench.WrkResult."""
+    line = "%-34s %10.0f %9.2f %9.2f" % (name, result.rps, result.p50,
+                                         result.p99)
     if ratio is not None:
         line += "   %5.0f%%" % (ratio * 100)
-    if bad:
-        line += "   (%d non-2xx!)" % bad
-    if errors:
-        line += "   (%s)" % errors
+    if result.non2xx:
+        line += "   (%d non-2xx!)" % result.non2xx
+    if result.errors:
+        line += "   (%s)" % result.errors
     print(line, flush=True)
 
 

@@ -18,7 +18,12 @@
 /* the module under test is a service file, compiled in here */
 #include "../../../services/accounts/store.c"
 
-#define MIGRATION_FILE "/../../../services/accounts/migrations/001_accounts.sql"
+#define MIGRATION_DIR "/../../../services/accounts/migrations/"
+
+/* every migration of the service, in order */
+static const char *const migration_files[] = {"001_accounts.sql",
+					      "002_language.sql"};
+#define N_MIGRATIONS (sizeof(migration_files) / sizeof(migration_files[0]))
 
 static const char *pg;
 static struct db *db;
@@ -31,8 +36,8 @@ static char schema[64];
 			skip();                                                \
 	} while (0)
 
-/* The migration text, read from the source tree next to this file. */
-static char *read_migration(void)
+/* A migration's text, read from the source tree next to this file. */
+static char *read_migration(const char *name)
 {
 	char path[4096];
 	const char *dir_end = strrchr(__FILE__, '/');
@@ -40,8 +45,8 @@ static char *read_migration(void)
 	char *text;
 	long n;
 
-	snprintf(path, sizeof(path), "%.*s%s", (int)(dir_end - __FILE__),
-		 __FILE__, MIGRATION_FILE);
+	snprintf(path, sizeof(path), "%.*s%s%s", (int)(dir_end - __FILE__),
+		 __FILE__, MIGRATION_DIR, name);
 	f = fopen(path, "r");
 	assert_non_null(f);
 	assert_int_equal(fseek(f, 0, SEEK_END), 0);
@@ -62,8 +67,9 @@ static void exec_ok(const char *sql)
 
 static int setup(void **state)
 {
-	struct db_migration m = {"001_accounts.sql", NULL};
+	struct db_migration m[N_MIGRATIONS];
 	char sql[256];
+	size_t i;
 
 	if (!pg)
 		return 0;
@@ -74,9 +80,13 @@ static int setup(void **state)
 	exec_ok(sql);
 	snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", schema);
 	exec_ok(sql);
-	m.sql = read_migration();
-	assert_int_equal(db_migrate(db, schema, &m, 1), 0);
-	free((char *)m.sql);
+	for (i = 0; i < N_MIGRATIONS; i++) {
+		m[i].name = migration_files[i];
+		m[i].sql = read_migration(migration_files[i]);
+	}
+	assert_int_equal(db_migrate(db, schema, m, N_MIGRATIONS), 0);
+	for (i = 0; i < N_MIGRATIONS; i++)
+		free((char *)m[i].sql);
 	snprintf(sql, sizeof(sql), "SET search_path = %s", schema);
 	exec_ok(sql);
 	a = arena_new(0);
@@ -154,6 +164,47 @@ static void test_accounts_unique_without_case(void **state)
 	assert_int_equal(store_insert_account(db, &in, id2), 0);
 	assert_int_equal(store_get_account(db, a, id2, &acc), 0);
 	assert_string_equal(acc.email, in.email);
+}
+
+static void test_language(void **state)
+{
+	struct store_new_account in = {
+	    .role = "client",
+	    .email = "en@example.org",
+	    .password_hash = "h",
+	    .first_name = "Ann",
+	    .last_name = "Lee",
+	    .phone = "+447700900123",
+	    .address = "",
+	    .terms_version = "2026-01",
+	    .language = "en",
+	};
+	struct store_profile lang_only = {.language = "fr"};
+	struct store_profile bad = {.language = "de"};
+	struct store_account acc;
+	char id[STORE_ID_TEXT], id2[STORE_ID_TEXT];
+	char *doc;
+
+	NEED_PG();
+	/* not given: French */
+	new_account("client", "fr@example.org", false, id);
+	assert_int_equal(store_get_account(db, a, id, &acc), 0);
+	assert_string_equal(acc.language, "fr");
+	assert_int_equal(store_insert_account(db, &in, id2), 0);
+	assert_int_equal(store_get_account(db, a, id2, &acc), 0);
+	assert_string_equal(acc.language, "en");
+	assert_int_equal(store_export(db, a, id2, &doc), 0);
+	assert_non_null(strstr(doc, "\"language\": \"en\""));
+	/* only the language changes; the rest stays */
+	assert_int_equal(store_update_profile(db, id2, &lang_only), 0);
+	assert_int_equal(store_get_account(db, a, id2, &acc), 0);
+	assert_string_equal(acc.language, "fr");
+	assert_string_equal(acc.phone, "+447700900123");
+	assert_string_equal(acc.first_name, "Ann");
+	/* the schema refuses anything else */
+	assert_int_equal(store_update_profile(db, id2, &bad), ERR_INVALID);
+	assert_int_equal(store_get_account(db, a, id2, &acc), 0);
+	assert_string_equal(acc.language, "fr");
 }
 
 static void test_tokens_single_use_and_expiry(void **state)
@@ -430,6 +481,7 @@ int main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tokens_single_use_and_expiry,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_language, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_throttle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_directory_and_favorites, setup,

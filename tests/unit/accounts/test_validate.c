@@ -197,6 +197,29 @@ static void test_misc(void **state)
 	assert_false(validate_uuid("'; DROP TABLE accounts; --"));
 }
 
+static void test_mail_language(void **state)
+{
+	const char *out = NULL, *reason = NULL;
+
+	assert_int_equal(validate_mail_language("", &out, &reason), 0);
+	assert_string_equal(out, "fr");
+	assert_int_equal(validate_mail_language("fr", &out, &reason), 0);
+	assert_string_equal(out, "fr");
+	assert_int_equal(validate_mail_language("en", &out, &reason), 0);
+	assert_string_equal(out, "en");
+	out = NULL;
+	assert_int_equal(validate_mail_language("EN", &out, &reason),
+			 ERR_INVALID);
+	assert_non_null(reason);
+	assert_null(out);
+	assert_int_equal(validate_mail_language("de", &out, &reason),
+			 ERR_INVALID);
+	assert_int_equal(validate_mail_language("en ", &out, &reason),
+			 ERR_INVALID);
+	assert_int_equal(validate_mail_language("english", &out, &reason),
+			 ERR_INVALID);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -209,6 +232,7 @@ int main(void)
 	    cmocka_unit_test(test_text),
 	    cmocka_unit_test(test_slug_and_lists),
 	    cmocka_unit_test(test_misc),
+	    cmocka_unit_test(test_mail_language),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -149,6 +149,13 @@ static const struct route table[] = {
 	 true},
 	LOCAL("GET", "/v1/openapi.json", local_openapi),
 	LOCAL("GET", "/metrics", metrics_handle),
+	/* the static web client (services/gateway/web/): not API, not in
+	 * docs/openapi.json; the mails of notifications link to these pages */
+	LOCAL("GET", "/", local_web_index),
+	LOCAL("GET", "/verify-email", local_web_verify_email),
+	LOCAL("GET", "/reset-password", local_web_reset_password),
+	LOCAL("GET", "/app.js", local_web_app_js),
+	LOCAL("GET", "/app.css", local_web_app_css),
 	/* booking (issue 5): offerings, schedule, availability, bookings, client file */
 	RPC("GET", "/v1/me/offerings", ROUTE_BOOKING, "ListMyOfferings",
 	    creneau__v1__list_my_offerings_request, creneau__v1__list_offerings_reply, 200,
@@ -444,6 +451,8 @@ bool routes_pattern_is_valid(const char *pattern)
 	size_t segments = 0, params = 0;
 	const char *p = pattern;
 
+	if (strcmp(p, "/") == 0)
+		return true; /* the root: one empty segment */
 	if (*p != '/')
 		return false;
 	while (*p == '/') {

@@ -91,7 +91,7 @@ const struct route *routes_match_table(const struct route *table, size_t n,
 const char *routes_service_name(enum route_service s);
 
 /* routes_pattern_is_valid - whether a pattern is well formed (starts with
- * '/', no empty segment, at most one {name} per segment, names made of
+ * '/', no empty segment (but "/" itself), at most one {name} per segment, names made of
  * [a-z0-9_]); the table's unit test checks every entry. */
 bool routes_pattern_is_valid(const char *pattern);
 

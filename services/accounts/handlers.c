@@ -10,6 +10,7 @@
 
 #include "arena.h"
 #include "creneau/v1/accounts.pb-c.h"
+#include "creneau/v1/booking.pb-c.h"
 #include "creneau/v1/service.pb-c.h"
 #include "db.h"
 #include "events.h"
@@ -26,6 +27,11 @@
 #define CURSOR_MAX		400
 #define QUERY_MAX		200
 #define USER_AGENT_MAX		256
+/* GetPractitioner's wait for booking's offerings, at most, and what it
+ * keeps of its own deadline to answer after that */
+#define OFFERINGS_TIMEOUT_MS 1000
+#define OFFERINGS_MIN_MS     50
+#define OFFERINGS_MARGIN_MS  100
 
 /* ---- small helpers ---- */
 
@@ -1612,6 +1618,62 @@ static int handle_list_practitioners(struct rpc_call *call,
 	return 0;
 }
 
+/*
+ * Fills m->offerings with the practitioner's active offerings, asked of
+ * booking (ListPractitionerOfferings, as ROLE_SERVICE) within
+ * OFFERINGS_TIMEOUT_MS and the call's own deadline. When booking cannot be
+ * asked, does not answer or answers with an error, m->offerings_unavailable
+ * is set instead and a warning logged: the profile answers without them.
+ */
+static void practitioner_offerings(struct rpc_call *call,
+				   Creneau__V1__PublicPractitioner *m)
+{
+	struct accounts_settings *s = settings_of(call);
+	struct rpc_client *booking = atomic_load(&s->booking);
+	Creneau__V1__ListPractitionerOfferingsRequest req =
+	    CRENEAU__V1__LIST_PRACTITIONER_OFFERINGS_REQUEST__INIT;
+	const Creneau__V1__ListOfferingsReply *reply;
+	ProtobufCMessage *out = NULL;
+	int64_t deadline = rpc_call_deadline_ms(call);
+	int64_t timeout = OFFERINGS_TIMEOUT_MS;
+	struct rpc_context ctx = {
+	    .request_id = rpc_call_request_id(call),
+	    .role = CRENEAU__V1__ROLE__ROLE_SERVICE,
+	};
+	struct rpc_error err = {0};
+	int rc;
+
+	if (deadline) {
+		int64_t left =
+		    deadline - instant_now_ms() - OFFERINGS_MARGIN_MS;
+
+		if (left < timeout)
+			timeout = left;
+	}
+	if (!booking || timeout < OFFERINGS_MIN_MS) {
+		log_warn(rpc_call_request_id(call), "offerings not asked: %s",
+			 booking ? "no time left" : "booking client not open");
+		m->offerings_unavailable = true;
+		return;
+	}
+	ctx.timeout_ms = (int)timeout;
+	req.id = m->id;
+	rc = rpc_client_call(booking, &ctx, "ListPractitionerOfferings",
+			     &req.base,
+			     &creneau__v1__list_offerings_reply__descriptor,
+			     rpc_call_arena(call), &out, &err);
+	if (rc) {
+		log_warn(rpc_call_request_id(call),
+			 "offerings unavailable error=%s error_code=%s",
+			 error_str(rc), err.error_code);
+		m->offerings_unavailable = true;
+		return;
+	}
+	reply = (const void *)out;
+	m->offerings = reply->items;
+	m->n_offerings = reply->n_items;
+}
+
 static int handle_get_practitioner(struct rpc_call *call,
 				   const ProtobufCMessage *request,
 				   ProtobufCMessage **reply_out)
@@ -1634,6 +1696,7 @@ static int handle_get_practitioner(struct rpc_call *call,
 	m = public_reply(call, &p);
 	if (!m)
 		return ERR_NOMEM;
+	practitioner_offerings(call, m);
 	*reply_out = &m->base;
 	return 0;
 }

@@ -3,6 +3,7 @@
 #ifndef ACCOUNTS_HANDLERS_H
 #define ACCOUNTS_HANDLERS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include "error.h"
 #include "password.h"
@@ -22,6 +23,11 @@ struct accounts_settings {
 	long job_interval_s;	  /* purge and trial expiry */
 	char *terms_version;	  /* the current terms' version */
 	struct password_cost cost;
+	char *booking_rpc; /* nng URLs of the booking replicas */
+	/* set by main.c's start, cleared by its stop (NULL before and after):
+	 * GetPractitioner asks booking for the practitioner's offerings
+	 * through it. Atomic: the RPC workers start before def->start. */
+	struct rpc_client *_Atomic booking;
 	/* set by handlers_init: a hash verified when an e-mail is unknown, so
 	 * that a failed login takes the same time either way */
 	char dummy_hash[PASSWORD_HASH_TEXT];

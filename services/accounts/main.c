@@ -48,10 +48,17 @@ static const struct config_setting accounts_settings_table[] = {
     {"CRENEAU_PWHASH_MEM_MIB", CONFIG_INT, "64", false,
      "argon2id memory in MiB for new password hashes", &settings.cost.mem_mib,
      8, 4096},
+    {"CRENEAU_BOOKING_RPC", CONFIG_URLS, NULL, false,
+     "nng URLs of the booking replicas' REP sockets (a practitioner's public "
+     "profile lists their offerings)",
+     &settings.booking_rpc, 0, 0},
 };
 
+/* Runs after the RPC server started: until the booking client is stored,
+ * GetPractitioner answers with offerings_unavailable. */
 static int accounts_start(struct service *svc)
 {
+	struct rpc_client *booking = NULL;
 	int rc = handlers_init(&settings);
 
 	if (rc) {
@@ -59,13 +66,30 @@ static int accounts_start(struct service *svc)
 			error_str(rc));
 		return rc;
 	}
-	return jobs_start(&jobs, service_conninfo(svc), &settings);
+	rc = rpc_client_open(&booking, "booking", settings.booking_rpc,
+			     service_key(svc), service_name(svc));
+	if (rc) {
+		log_err(NULL, "booking client unavailable error=%s",
+			error_str(rc));
+		return rc;
+	}
+	rc = jobs_start(&jobs, service_conninfo(svc), &settings);
+	if (rc)
+		goto close_booking;
+	atomic_store(&settings.booking, booking);
+	return 0;
+
+close_booking:
+	rpc_client_free(booking);
+	return rc;
 }
 
+/* Runs after the RPC server stopped: no handler uses the client any more. */
 static void accounts_stop(struct service *svc)
 {
 	jobs_stop(jobs);
 	jobs = NULL;
+	rpc_client_free(atomic_exchange(&settings.booking, NULL));
 }
 
 int main(int argc, char **argv)

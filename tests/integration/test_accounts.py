@@ -626,6 +626,77 @@ class AccountsTest(unittest.TestCase):
         self.assertEqual(http("GET", "/v1/practitioners/" + ids["sophro"])[0],
                          404)
 
+    def test_profile_lists_active_offerings(self):
+        # accounts asks booking (ListPractitionerOfferings) for the profile
+        account, token = new_user("practitioner")
+        pid = account["id"]
+        status, _, reply = http("PUT", "/v1/me/practice", practice(
+            "Offres %d" % os.getpid(), ["sophrologie"], "Nantes", "44000",
+            "pays-de-la-loire"), token=token)
+        self.assertEqual(status, 200, reply)
+        status, _, kept = http("POST", "/v1/me/offerings", {
+            "title": "Sophrologie", "description": "Une séance d'une heure",
+            "duration_min": 60, "price_cents": 6000, "currency": "EUR",
+            "buffer_before_min": 5, "buffer_after_min": 15,
+            "location": "office", "prepayment_required": True},
+            token=token)
+        self.assertEqual(status, 201, kept)
+        status, _, retired = http("POST", "/v1/me/offerings", {
+            "title": "Ancienne formule", "duration_min": 30,
+            "location": "video"}, token=token)
+        self.assertEqual(status, 201, retired)
+        status, _, reply = http("PATCH", "/v1/me/offerings/" + retired["id"],
+                                {"active": False}, token=token)
+        self.assertEqual(status, 200, reply)
+        status, _, body = http("GET", "/v1/practitioners/" + pid)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["city"], "Nantes")
+        self.assertIs(body["offerings_unavailable"], False)
+        self.assertEqual(body["offerings"], [kept])
+        got = body["offerings"][0]
+        for key, want in (("practitioner_id", pid), ("title", "Sophrologie"),
+                          ("description", "Une séance d'une heure"),
+                          ("duration_min", 60), ("price_cents", 6000),
+                          ("currency", "EUR"), ("buffer_before_min", 5),
+                          ("buffer_after_min", 15), ("location", "office"),
+                          ("prepayment_required", True), ("active", True)):
+            self.assertEqual(got[key], want, key)
+        # the directory's items do not carry them
+        status, _, listed = http("GET", "/v1/practitioners?q=Offres+%d"
+                                 % os.getpid())
+        self.assertEqual(status, 200, listed)
+        self.assertEqual([(i["id"], i["offerings"]) for i in listed["items"]],
+                         [(pid, [])])
+        # booking down: the profile still answers, at once, without them
+        STACK.stop_service("booking")
+        try:
+            rid = "offerings-down-%d" % os.getpid()
+            started = time.monotonic()
+            status, _, body = http("GET", "/v1/practitioners/" + pid,
+                                   headers={"X-Request-Id": rid})
+            elapsed = time.monotonic() - started
+            self.assertEqual(status, 200, body)
+            self.assertLess(elapsed, 3.0)
+            self.assertIs(body["offerings_unavailable"], True)
+            self.assertEqual(body["offerings"], [])
+            self.assertEqual(body["display_name"], "Offres %d" % os.getpid())
+            warned = [line for line in STACK.log("accounts").splitlines()
+                      if rid in line and "offerings" in line]
+            self.assertTrue(warned, "no warning with the request id")
+        finally:
+            STACK.start_service("booking")
+        # booking back: so are the offerings (once accounts reconnected)
+        deadline = time.monotonic() + 30
+        while True:
+            status, _, body = http("GET", "/v1/practitioners/" + pid)
+            self.assertEqual(status, 200, body)
+            if not body["offerings_unavailable"] or \
+                    time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertIs(body["offerings_unavailable"], False)
+        self.assertEqual([o["id"] for o in body["offerings"]], [kept["id"]])
+
     def test_reference_lists(self):
         status, _, body = http("GET", "/v1/regions")
         self.assertEqual(status, 200)

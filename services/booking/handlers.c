@@ -3,6 +3,7 @@
 #include "handlers.h"
 
 #include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,21 +85,89 @@ static int not_found(struct rpc_call *call, const char *what)
 			     what);
 }
 
-/* characters of UTF-8 text (bytes that do not continue a sequence) */
-static size_t chars(const char *s)
+/* Length of the well-formed UTF-8 sequence at s (shortest form, no
+ * surrogates, at most U+10FFFF), or 0. */
+static size_t utf8_seq(const unsigned char *s)
 {
-	size_t n = 0;
+	uint32_t cp;
+	size_t len;
 
-	for (; s && *s; s++)
-		n += ((unsigned char)*s & 0xc0) != 0x80;
-	return n;
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
 }
 
-static bool text_ok(const char *s, size_t min, size_t max)
-{
-	size_t n = chars(s);
+enum text_fault { TEXT_OK, TEXT_LENGTH, TEXT_ENCODING, TEXT_CONTROL };
 
-	return s && n >= min && n <= max && strlen(s) <= max * 4;
+/*
+ * Whether s is min to max characters of valid UTF-8 without control
+ * characters (C0, DEL, C1); multiline text may hold \n, \r and \t (the
+ * rule of accounts' validate_text). NULL counts as "".
+ */
+static enum text_fault text_check(const char *s, size_t min, size_t max,
+				  bool multiline)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t n = 0;
+
+	if (strlen((const char *)p) > max * 4)
+		return TEXT_LENGTH;
+	while (*p) {
+		size_t len = utf8_seq(p);
+
+		if (!len)
+			return TEXT_ENCODING;
+		if (len == 1 && (*p < 0x20 || *p == 0x7f) &&
+		    !(multiline && (*p == '\n' || *p == '\r' || *p == '\t')))
+			return TEXT_CONTROL;
+		if (len == 2 && p[0] == 0xc2 && p[1] < 0xa0) /* U+0080-9F */
+			return TEXT_CONTROL;
+		p += len;
+		n++;
+	}
+	return n >= min && n <= max ? TEXT_OK : TEXT_LENGTH;
+}
+
+/* 0, or 400 naming field: length says what length it must have. */
+static int check_text(struct rpc_call *call, const char *field, const char *s,
+		      size_t min, size_t max, bool multiline,
+		      const char *length)
+{
+	switch (text_check(s, min, max, multiline)) {
+	case TEXT_OK:
+		return 0;
+	case TEXT_ENCODING:
+		return bad(call, field, "must be valid UTF-8");
+	case TEXT_CONTROL:
+		return bad(call, field,
+			   multiline ? "must not contain control characters "
+				       "other than line breaks and tabs"
+				     : "must not contain control characters "
+				       "or line breaks");
+	default:
+		return bad(call, field, length);
+	}
 }
 
 static const char *str_or_empty(const char *s)
@@ -202,10 +271,16 @@ static int check_offering_fields(struct rpc_call *call, const char *title,
 				 int64_t price, const char *currency, int bb,
 				 int ba, const char *location)
 {
-	if (title && !text_ok(title, 1, 200))
-		return bad(call, "title", "must have 1 to 200 characters");
-	if (description && !text_ok(description, 0, 4000))
-		return bad(call, "description", "at most 4000 characters");
+	int rc = 0;
+
+	if (title)
+		rc = check_text(call, "title", title, 1, 200, false,
+				"must have 1 to 200 characters");
+	if (!rc && description)
+		rc = check_text(call, "description", description, 0, 4000, true,
+				"at most 4000 characters");
+	if (rc)
+		return rc;
 	if (duration >= 0 && (duration < 5 || duration > 480))
 		return bad(call, "duration_min", "must be 5 to 480 minutes");
 	if (price >= -1 && (price < 0 || price > 100000000))
@@ -618,13 +693,15 @@ static void fill_query(struct avail_query *q, const struct store_avail *in,
 	};
 }
 
-/* Whether the practitioner takes new bookings (unknown: yes). */
+/* Whether the practitioner takes new bookings: known to booking as a
+ * practitioner, e-mail verified, and neither suspended nor lapsed. */
 static int practitioner_bookable(struct db *db, const char *id, bool *out)
 {
 	struct store_account acc;
 	int rc = store_account_get(db, id, &acc);
 
-	*out = !rc && !(acc.exists && acc.suspended);
+	*out = !rc && acc.exists && !strcmp(acc.role, "practitioner") &&
+	       acc.email_verified && !acc.suspended;
 	return rc;
 }
 
@@ -691,8 +768,8 @@ static int handle_get_availability(struct rpc_call *call,
 		   in.buffer_after_min);
 	aq.from_ms = from;
 	aq.to_ms = to;
-	/* a suspended practitioner offers nothing */
-	if (!in.practitioner_suspended) {
+	/* an unverified, suspended or lapsed practitioner offers nothing */
+	if (!in.practitioner_unbookable) {
 		rc = avail_compute(&aq, a, &starts, &n);
 		if (rc)
 			return rc;
@@ -803,6 +880,8 @@ static int replay(struct rpc_call *call, const char *me, const char *key,
 	return 0;
 }
 
+/* 0 when the client me (known, e-mail verified) may book with
+ * practitioner_id (practitioner_bookable); else 422. */
 static int check_client(struct rpc_call *call, struct db *db, const char *me,
 			const char *practitioner_id)
 {
@@ -830,14 +909,18 @@ static int validate_create(struct rpc_call *call,
 			   const Creneau__V1__CreateBookingRequest *q,
 			   int64_t *start)
 {
+	int rc;
+
 	if (!store_is_uuid(q->practitioner_id))
 		return bad(call, "practitioner_id", "must be an id");
 	if (!store_is_uuid(q->offering_id))
 		return bad(call, "offering_id", "must be an id");
 	if (!q->start || instant_parse(q->start, start))
 		return bad(call, "start", "must be an RFC 3339 date-time");
-	if (q->note && !text_ok(q->note, 0, 2000))
-		return bad(call, "note", "at most 2000 characters");
+	rc = check_text(call, "note", q->note, 0, 2000, true,
+			"at most 2000 characters");
+	if (rc)
+		return rc;
 	if (q->idempotency_key && strlen(q->idempotency_key) > 200)
 		return bad(call, "Idempotency-Key", "at most 200 characters");
 	return 0;
@@ -1037,8 +1120,11 @@ static int run_change(struct rpc_call *call, const char *id,
 	if (rc)
 		goto out_rollback;
 	rc = store_booking_get(db, arena_of(call), id, false, &after, &m2);
-	if (!rc)
+	/* the old times belong to booking.rescheduled only */
+	if (!rc && !strcmp(c->topic, "booking.rescheduled"))
 		rc = publish(db, c->topic, after, m.start_ms, m.end_ms);
+	else if (!rc)
+		rc = publish(db, c->topic, after, 0, 0);
 	if (!rc)
 		rc = db_commit(db);
 	if (rc)
@@ -1069,9 +1155,11 @@ static int handle_cancel_booking(struct rpc_call *call,
 	struct change c = {
 	    "booking.cancelled",    apply_cancel, false, true, false,
 	    str_or_empty(q->reason)};
+	int rc = check_text(call, "reason", q->reason, 0, 2000, false,
+			    "at most 2000 characters");
 
-	if (!text_ok(str_or_empty(q->reason), 0, 2000))
-		return bad(call, "reason", "at most 2000 characters");
+	if (rc)
+		return rc;
 	return run_change(call, q->id, &c, reply_out);
 }
 
@@ -1083,6 +1171,12 @@ static int apply_move(struct rpc_call *call, struct db *db,
 	int64_t start = *(const int64_t *)arg;
 	int rc;
 
+	/* a client moves only to where a new booking could go */
+	if (!pract) {
+		rc = check_client(call, db, who(call), b->practitioner_id);
+		if (rc)
+			return rc;
+	}
 	rc = check_offered(call, db, b->practitioner_id, start, b->duration_min,
 			   m->buffer_before_min, m->buffer_after_min, b->id);
 	if (rc)
@@ -1298,16 +1392,23 @@ static int handle_update_client(struct rpc_call *call,
 		return rc;
 	if (!store_is_uuid(q->id))
 		return not_found(call, "client");
-	if (q->first_name_present_case && !text_ok(q->first_name, 0, 200))
-		return bad(call, "first_name", "at most 200 characters");
-	if (q->last_name_present_case && !text_ok(q->last_name, 0, 200))
-		return bad(call, "last_name", "at most 200 characters");
-	if (q->email_present_case && !text_ok(q->email, 0, 320))
-		return bad(call, "email", "at most 320 characters");
-	if (q->phone_present_case && !text_ok(q->phone, 0, 40))
-		return bad(call, "phone", "at most 40 characters");
-	if (q->notes_present_case && !text_ok(q->notes, 0, 4000))
-		return bad(call, "notes", "at most 4000 characters");
+	if (q->first_name_present_case)
+		rc = check_text(call, "first_name", q->first_name, 0, 200,
+				false, "at most 200 characters");
+	if (!rc && q->last_name_present_case)
+		rc = check_text(call, "last_name", q->last_name, 0, 200, false,
+				"at most 200 characters");
+	if (!rc && q->email_present_case)
+		rc = check_text(call, "email", q->email, 0, 320, false,
+				"at most 320 characters");
+	if (!rc && q->phone_present_case)
+		rc = check_text(call, "phone", q->phone, 0, 40, false,
+				"at most 40 characters");
+	if (!rc && q->notes_present_case)
+		rc = check_text(call, "notes", q->notes, 0, 4000, true,
+				"at most 4000 characters");
+	if (rc)
+		return rc;
 	rc = store_client_update(rpc_call_db(call), arena_of(call), me, q, &c);
 	if (rc)
 		return store_failed(call, rc, "client");
@@ -1364,8 +1465,10 @@ static int handle_replace_busy(struct rpc_call *call,
 				     "for services only");
 	if (!store_is_uuid(q->practitioner_id))
 		return bad(call, "practitioner_id", "must be an id");
-	if (!text_ok(q->source, 1, 40))
-		return bad(call, "source", "1 to 40 characters");
+	rc = check_text(call, "source", q->source, 1, 40, false,
+			"1 to 40 characters");
+	if (rc)
+		return rc;
 	if (q->window_end_ms <= q->window_start_ms)
 		return bad(call, "window_end_ms", "must be after the start");
 	if (q->n_intervals > MAX_BUSY)
@@ -1559,6 +1662,22 @@ static const char *role_text(Creneau__V1__Role r)
 	}
 }
 
+static const char *subscription_text(Creneau__V1__SubscriptionStatus s)
+{
+	switch (s) {
+	case CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_TRIAL:
+		return "trial";
+	case CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE:
+		return "active";
+	case CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED:
+		return "suspended";
+	case CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_LAPSED:
+		return "lapsed";
+	default:
+		return "none";
+	}
+}
+
 static ProtobufCMessage *unpack(const ProtobufCMessageDescriptor *d,
 				const Creneau__V1__Event *ev)
 {
@@ -1603,8 +1722,9 @@ static int apply_one(struct db *db, const char *topic, ProtobufCMessage *m)
 
 		if (!store_is_uuid(e->account_id))
 			return 0;
-		return store_account_set_suspended(
-		    db, e->account_id, role_text(e->role), !e->listed);
+		return store_account_set_subscription(
+		    db, e->account_id, role_text(e->role),
+		    subscription_text(e->subscription_status), e->listed);
 	}
 	/* account.deleted */
 	{

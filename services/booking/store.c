@@ -209,16 +209,21 @@ int store_account_set_verified(struct db *db, const char *account_id,
 	return run_void(db, sql, 3, p);
 }
 
-int store_account_set_suspended(struct db *db, const char *account_id,
-				const char *role, bool suspended)
+int store_account_set_subscription(struct db *db, const char *account_id,
+				   const char *role, const char *status,
+				   bool listed)
 {
 	static const char sql[] =
 	    "INSERT INTO accounts (account_id, role, suspended) "
-	    "VALUES ($1, $2, $3) ON CONFLICT (account_id) DO UPDATE SET "
-	    "suspended = $3, updated_at = now()";
-	const char *p[] = {account_id, role, suspended ? "true" : "false"};
+	    "VALUES ($1, $2, $3::text IN ('suspended', 'lapsed')) "
+	    "ON CONFLICT (account_id) DO UPDATE SET suspended = CASE "
+	    "WHEN $3::text IN ('suspended', 'lapsed') THEN true "
+	    "WHEN $3::text = 'active' THEN false "
+	    "ELSE NOT $4::boolean AND accounts.email_verified END, "
+	    "updated_at = now()";
+	const char *p[] = {account_id, role, status, listed ? "true" : "false"};
 
-	return run_void(db, sql, 3, p);
+	return run_void(db, sql, 4, p);
 }
 
 int store_account_get(struct db *db, const char *account_id,
@@ -939,7 +944,7 @@ static int avail_row(const PGresult *r, int i, struct store_avail *out,
 		out->offering_active = val_int(r, i, 4) != 0;
 		return 0;
 	case 'a':
-		out->practitioner_suspended = val_int(r, i, 1) != 0;
+		out->practitioner_unbookable = val_int(r, i, 1) != 0;
 		return 0;
 	case 'b':
 	case 'x':
@@ -977,7 +982,7 @@ int store_avail_load(struct db *db, struct arena *arena,
 		     const char *exclude_booking_id, struct store_avail *out)
 {
 	/* Everything in one round trip: the schedule (s), its weekly hours
-	 * (w), the offering (f), the practitioner's suspension (a), the
+	 * (w), the offering (f), whether the practitioner is bookable (a), the
 	 * overrides of the local days around the window (o), and the busy
 	 * intervals a day around it: live bookings with their buffers (b)
 	 * and external ones (x). */
@@ -991,7 +996,8 @@ int store_avail_load(struct db *db, struct arena *arena,
 		"UNION ALL SELECT 'f', duration_min, buffer_before_min, "
 		"buffer_after_min, active::int, '' FROM offerings WHERE "
 		"id = $5::uuid AND practitioner_id = $1 AND NOT retired "
-		"UNION ALL SELECT 'a', suspended::int, 0, 0, 0, '' FROM "
+		"UNION ALL SELECT 'a', (suspended OR NOT email_verified OR "
+		"role <> 'practitioner')::int, 0, 0, 0, '' FROM "
 		"accounts WHERE account_id = $1 "
 		"UNION ALL SELECT 'o', day - date '1970-01-01', closed::int, 0, "
 		"0, array_to_string(starts, ',') || '/' || "

@@ -44,8 +44,16 @@ int store_account_upsert(struct db *db, const char *account_id,
 			 const char *phone) WARN_UNUSED;
 int store_account_set_verified(struct db *db, const char *account_id,
 			       const char *role, const char *email) WARN_UNUSED;
-int store_account_set_suspended(struct db *db, const char *account_id,
-				const char *role, bool suspended) WARN_UNUSED;
+/*
+ * store_account_set_subscription - an account.suspended event: suspended
+ * (no bookings) when status is "suspended" or "lapsed", not when "active";
+ * otherwise ("trial", "none") when not listed although the copy's e-mail is
+ * verified (a trial over). E-mail verification is kept apart: an unlisted
+ * practitioner who is merely unverified becomes bookable on verification.
+ */
+int store_account_set_subscription(struct db *db, const char *account_id,
+				   const char *role, const char *status,
+				   bool listed) WARN_UNUSED;
 /* store_account_get - out->exists false when booking has never heard of it. */
 int store_account_get(struct db *db, const char *account_id,
 		      struct store_account *out) WARN_UNUSED;
@@ -126,17 +134,18 @@ struct store_avail {
 	/* the offering asked for, when it is this practitioner's */
 	bool offering_found, offering_active;
 	int duration_min, buffer_before_min, buffer_after_min;
-	bool practitioner_suspended;
+	/* known to booking but unverified, suspended or lapsed */
+	bool practitioner_unbookable;
 };
 
 /*
  * store_avail_load - in one round trip: the practitioner's schedule
  * (defaults when none), overrides, busy intervals (live bookings with their
  * buffers, except exclude_booking_id when not NULL, and external ones),
- * whether the practitioner is suspended, and offering_id's duration and
- * buffers when it is this practitioner's and not retired (offering_id may
- * be NULL); then the zone spans covering [from_ms, to_ms) with a few days'
- * margin.
+ * whether the practitioner is known but not bookable, and offering_id's
+ * duration and buffers when it is this practitioner's and not retired
+ * (offering_id may be NULL); then the zone spans covering [from_ms, to_ms) with
+ * a few days' margin.
  */
 int store_avail_load(struct db *db, struct arena *arena,
 		     const char *practitioner_id, const char *offering_id,

@@ -157,6 +157,12 @@ class BookingTest(unittest.TestCase):
             token=PRACT[1])
         self.assertEqual(status, 400, body)
         self.assertEqual(body["error"]["field"], "duration_min")
+        # a title is one line: it ends up in mail subjects
+        status, _, body = http("POST", "/v1/me/offerings", {
+            "title": "Sophrologie\r\nBcc: x@example.org", "duration_min": 30,
+            "location": "office"}, token=PRACT[1])
+        self.assertEqual(status, 400, body)
+        self.assertEqual(body["error"]["field"], "title")
         status, _, body = http("GET", "/v1/me/offerings", token=PRACT[1])
         self.assertEqual(status, 200, body)
         self.assertIn(OFFERING["id"], [o["id"] for o in body["items"]])

@@ -76,6 +76,31 @@ static long query_long(const char *sql)
 	return v;
 }
 
+/* The payload of the last event published on topic (in the arena). */
+static Creneau__V1__BookingEvent *last_event(const char *topic)
+{
+	const char *p[] = {topic};
+	Creneau__V1__BookingEvent *ev;
+	unsigned char *bytes;
+	size_t len;
+	PGresult *r;
+
+	assert_int_equal(db_exec(db,
+				 "SELECT payload FROM events_outbox WHERE "
+				 "topic = $1 ORDER BY id DESC LIMIT 1",
+				 1, p, &r),
+			 0);
+	assert_int_equal(PQntuples(r), 1);
+	bytes =
+	    PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 0), &len);
+	PQclear(r);
+	assert_non_null(bytes);
+	ev = creneau__v1__booking_event__unpack(NULL, len, bytes);
+	PQfreemem(bytes);
+	assert_non_null(ev);
+	return ev;
+}
+
 static void principal(enum who w, struct rpc_context *ctx)
 {
 	static const struct {
@@ -142,6 +167,29 @@ static void account_created(const char *id, Creneau__V1__Role role,
 	feed("account.created", &c.base);
 	if (!verified)
 		return;
+	v.account_id = (char *)id;
+	v.role = role;
+	v.email = "someone@example.org";
+	feed("account.verified", &v.base);
+}
+
+/* An account.suspended event, as accounts publishes it. */
+static void subscription(const char *id, Creneau__V1__SubscriptionStatus st,
+			 bool listed)
+{
+	Creneau__V1__AccountSuspended s = CRENEAU__V1__ACCOUNT_SUSPENDED__INIT;
+
+	s.account_id = (char *)id;
+	s.role = CRENEAU__V1__ROLE__ROLE_PRACTITIONER;
+	s.subscription_status = st;
+	s.listed = listed;
+	feed("account.suspended", &s.base);
+}
+
+static void verified(const char *id, Creneau__V1__Role role)
+{
+	Creneau__V1__AccountVerified v = CRENEAU__V1__ACCOUNT_VERIFIED__INIT;
+
 	v.account_id = (char *)id;
 	v.role = role;
 	v.email = "someone@example.org";
@@ -356,6 +404,7 @@ static void cancel_frees_and_deadline_holds(void **state)
 	    CRENEAU__V1__CANCEL_BOOKING_REQUEST__INIT;
 	Creneau__V1__Booking *soon, *done;
 	Creneau__V1__Availability *a;
+	Creneau__V1__BookingEvent *ev;
 	struct rpc_error err;
 	char start[INSTANT_TEXT], from[INSTANT_TEXT], to[INSTANT_TEXT];
 	bool found = false;
@@ -399,6 +448,12 @@ static void cancel_frees_and_deadline_holds(void **state)
 	assert_int_equal(query_long("SELECT count(*) FROM events_outbox WHERE "
 				    "topic = 'booking.cancelled'"),
 			 2);
+	/* previous_* belong to booking.rescheduled only */
+	ev = last_event("booking.cancelled");
+	assert_int_equal(ev->previous_start_ms, 0);
+	assert_int_equal(ev->previous_end_ms, 0);
+	assert_string_equal(ev->cancelled_by, "practitioner");
+	creneau__v1__booking_event__free_unpacked(ev, NULL);
 }
 
 static void reschedule_is_atomic(void **state)
@@ -407,8 +462,10 @@ static void reschedule_is_atomic(void **state)
 	    CRENEAU__V1__RESCHEDULE_BOOKING_REQUEST__INIT;
 	Creneau__V1__Booking *other, *moved, *seen;
 	Creneau__V1__BookingIdRequest g = CRENEAU__V1__BOOKING_ID_REQUEST__INIT;
+	Creneau__V1__BookingEvent *ev;
 	struct rpc_error err;
 	char taken[INSTANT_TEXT], free_slot[INSTANT_TEXT], was[INSTANT_TEXT];
+	int64_t ms;
 
 	if (!pg)
 		skip();
@@ -443,31 +500,258 @@ static void reschedule_is_atomic(void **state)
 	assert_int_equal(query_long("SELECT count(*) FROM events_outbox WHERE "
 				    "topic = 'booking.rescheduled'"),
 			 1);
+	/* the old times travel with booking.rescheduled */
+	ev = last_event("booking.rescheduled");
+	assert_int_equal(ev->previous_start_ms, booked_start);
+	assert_int_equal(ev->previous_end_ms, booked_start + 3600000);
+	assert_int_equal(instant_parse(free_slot, &ms), 0);
+	assert_int_equal(ev->start_ms, ms);
+	creneau__v1__booking_event__free_unpacked(ev, NULL);
 }
 
 static void suspended_practitioner_takes_no_booking(void **state)
 {
-	Creneau__V1__AccountSuspended s = CRENEAU__V1__ACCOUNT_SUSPENDED__INIT;
+	Creneau__V1__RescheduleBookingRequest q =
+	    CRENEAU__V1__RESCHEDULE_BOOKING_REQUEST__INIT;
+	struct rpc_error err;
+	char start[INSTANT_TEXT], later[INSTANT_TEXT];
+
+	if (!pg)
+		skip();
+	nth_slot(100, 0, start);
+	nth_slot(100, 8, later);
+	/* verified, then suspended: no slot, no booking */
+	subscription(
+	    PRACT,
+	    CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED,
+	    false);
+	assert_int_equal(availability(start, "")->n_slots, 0);
+	assert_int_equal(
+	    create_booking(CLIENT_B, start, NULL, NULL, NULL, &err), ERR_RULE);
+	assert_string_equal(err.error_code, "practitioner_unavailable");
+	assert_string_equal(err.field, "practitioner_id");
+	/* ... and the client cannot move a booking to them either */
+	q.id = booking_id;
+	q.start = later;
+	assert_int_equal(call(CLIENT_A, "RescheduleBooking", &q.base,
+			      &creneau__v1__booking__descriptor, NULL, &err),
+			 ERR_RULE);
+	assert_string_equal(err.error_code, "practitioner_unavailable");
+	assert_int_equal(query_long("SELECT count(*) FROM events_outbox WHERE "
+				    "topic = 'booking.rescheduled'"),
+			 0);
+	/* a lapsed trial is no better */
+	subscription(
+	    PRACT, CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_LAPSED,
+	    false);
+	assert_int_equal(
+	    create_booking(CLIENT_B, start, NULL, NULL, NULL, &err), ERR_RULE);
+	assert_string_equal(err.error_code, "practitioner_unavailable");
+	/* a trial over (not listed although verified) neither */
+	subscription(
+	    PRACT, CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_TRIAL,
+	    false);
+	assert_int_equal(
+	    create_booking(CLIENT_B, start, NULL, NULL, NULL, &err), ERR_RULE);
+	assert_string_equal(err.error_code, "practitioner_unavailable");
+	/* the practitioner may still move their own bookings */
+	assert_int_equal(call(PRACTITIONER, "RescheduleBooking", &q.base,
+			      &creneau__v1__booking__descriptor, NULL, NULL),
+			 0);
+	/* reactivated: bookable again */
+	subscription(
+	    PRACT, CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE,
+	    true);
+	assert_true(availability(start, "")->n_slots > 0);
+	assert_int_equal(
+	    create_booking(CLIENT_B, start, NULL, NULL, NULL, NULL), 0);
+	q.start = start;
+	assert_int_equal(call(CLIENT_A, "RescheduleBooking", &q.base,
+			      &creneau__v1__booking__descriptor, NULL, &err),
+			 ERR_CONFLICT); /* CLIENT_B's now: the rule let it by */
+	assert_string_equal(err.error_code, "slot_taken");
+}
+
+/* CreateBooking with OTHER_PRACT's offering at start. */
+static int book_other(const char *offering, const char *start,
+		      struct rpc_error *err)
+{
+	Creneau__V1__CreateBookingRequest q =
+	    CRENEAU__V1__CREATE_BOOKING_REQUEST__INIT;
+
+	q.practitioner_id = OTHER_PRACT;
+	q.offering_id = (char *)offering;
+	q.start = (char *)start;
+	return call(CLIENT_A, "CreateBooking", &q.base,
+		    &creneau__v1__booking__descriptor, NULL, err);
+}
+
+static void only_known_verified_practitioners_take_bookings(void **state)
+{
+	Creneau__V1__CreateOfferingRequest o =
+	    CRENEAU__V1__CREATE_OFFERING_REQUEST__INIT;
+	Creneau__V1__Schedule s = CRENEAU__V1__SCHEDULE__INIT;
+	Creneau__V1__WeeklyInterval w = CRENEAU__V1__WEEKLY_INTERVAL__INIT;
+	Creneau__V1__WeeklyInterval *wp[7], days[7];
+	Creneau__V1__Offering *made;
 	struct rpc_error err;
 	char start[INSTANT_TEXT];
 
 	if (!pg)
 		skip();
-	nth_slot(100, 0, start);
-	s.account_id = PRACT;
-	s.role = CRENEAU__V1__ROLE__ROLE_PRACTITIONER;
-	s.subscription_status =
-	    CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_SUSPENDED;
-	s.listed = false;
-	feed("account.suspended", &s.base);
-	assert_int_equal(availability(start, "")->n_slots, 0);
-	assert_int_equal(
-	    create_booking(CLIENT_B, start, NULL, NULL, NULL, &err), ERR_RULE);
+	/* OTHER_PRACT has hours and an offering but booking has not heard
+	 * of the account yet */
+	for (int i = 0; i < 7; i++) {
+		days[i] = w;
+		days[i].weekday = i + 1;
+		days[i].start = "00:00";
+		days[i].end = "24:00";
+		wp[i] = &days[i];
+	}
+	s.timezone = "Europe/Paris";
+	s.weekly = wp;
+	s.n_weekly = 7;
+	s.min_notice_min_present_case =
+	    CRENEAU__V1__SCHEDULE__MIN_NOTICE_MIN_PRESENT_MIN_NOTICE_MIN;
+	assert_int_equal(call(OTHER_PRACTITIONER, "PutSchedule", &s.base,
+			      &creneau__v1__schedule__descriptor, NULL, NULL),
+			 0);
+	o.title = "Shiatsu";
+	o.duration_min = 60;
+	o.location = "office";
+	assert_int_equal(call(OTHER_PRACTITIONER, "CreateOffering", &o.base,
+			      &creneau__v1__offering__descriptor,
+			      (ProtobufCMessage **)&made, NULL),
+			 0);
+	/* a whole hour, two days ahead: on any grid */
+	instant_format((instant_now_ms() / 3600000 + 48) * 3600000, start);
+	assert_int_equal(book_other(made->id, start, &err), ERR_RULE);
 	assert_string_equal(err.error_code, "practitioner_unavailable");
-	s.listed = true;
-	feed("account.suspended", &s.base);
+	/* known, not verified */
+	account_created(OTHER_PRACT, CRENEAU__V1__ROLE__ROLE_PRACTITIONER,
+			false);
+	assert_int_equal(book_other(made->id, start, &err), ERR_RULE);
+	assert_string_equal(err.error_code, "practitioner_unavailable");
+	/* a subscription while unverified (accounts: listed = false) does
+	 * not make the practitioner suspended ... */
+	subscription(
+	    OTHER_PRACT,
+	    CRENEAU__V1__SUBSCRIPTION_STATUS__SUBSCRIPTION_STATUS_ACTIVE,
+	    false);
+	assert_int_equal(book_other(made->id, start, &err), ERR_RULE);
+	assert_string_equal(err.error_code, "practitioner_unavailable");
+	/* ... so verification alone makes them bookable */
+	verified(OTHER_PRACT, CRENEAU__V1__ROLE__ROLE_PRACTITIONER);
+	assert_int_equal(book_other(made->id, start, NULL), 0);
+	assert_int_equal(query_long("SELECT count(*) FROM bookings WHERE "
+				    "practitioner_id = '" OTHER_PRACT "'"),
+			 1);
+}
+
+static void control_characters_are_refused(void **state)
+{
+	Creneau__V1__CreateOfferingRequest o =
+	    CRENEAU__V1__CREATE_OFFERING_REQUEST__INIT;
+	Creneau__V1__UpdateOfferingRequest uo =
+	    CRENEAU__V1__UPDATE_OFFERING_REQUEST__INIT;
+	Creneau__V1__CancelBookingRequest c =
+	    CRENEAU__V1__CANCEL_BOOKING_REQUEST__INIT;
+	Creneau__V1__UpdateClientRequest uc =
+	    CRENEAU__V1__UPDATE_CLIENT_REQUEST__INIT;
+	static const struct {
+		const char *title, *description, *field;
+	} offerings[] = {
+	    {"Massage\nBcc: x@example.org", "", "title"},
+	    {"Massage\r", "", "title"},
+	    {"Mas\tsage", "", "title"},
+	    {"Mas\x7fsage", "", "title"},
+	    {"Mas\xc2\x85sage", "", "title"}, /* U+0085, a C1 control */
+	    {"Mas\xffsage", "", "title"},
+	    {"Mas\xc3sage", "", "title"},     /* a cut sequence */
+	    {"Mas\xc0\xafsage", "", "title"}, /* an overlong "/" */
+	    {"\xed\xa0\x80", "", "title"},    /* a surrogate */
+	    {"Massage", "ligne\x01", "description"},
+	    {"Massage", "\xfe", "description"},
+	};
+	Creneau__V1__Offering *made;
+	Creneau__V1__Booking *b;
+	struct rpc_error err;
+	char start[INSTANT_TEXT];
+
+	if (!pg)
+		skip();
+	o.duration_min = 30;
+	o.location = "office";
+	for (size_t i = 0; i < sizeof(offerings) / sizeof(offerings[0]); i++) {
+		o.title = (char *)offerings[i].title;
+		o.description = (char *)offerings[i].description;
+		assert_int_equal(call(PRACTITIONER, "CreateOffering", &o.base,
+				      &creneau__v1__offering__descriptor, NULL,
+				      &err),
+				 ERR_INVALID);
+		assert_string_equal(err.field, offerings[i].field);
+	}
+	/* descriptions keep their lines; accents are text */
+	o.title = "Énergétique — séance";
+	o.description = "Première ligne\r\nSeconde ligne\n\tretrait";
+	assert_int_equal(call(PRACTITIONER, "CreateOffering", &o.base,
+			      &creneau__v1__offering__descriptor,
+			      (ProtobufCMessage **)&made, NULL),
+			 0);
+	uo.id = made->id;
+	uo.title_present_case =
+	    CRENEAU__V1__UPDATE_OFFERING_REQUEST__TITLE_PRESENT_TITLE;
+	uo.title = "Deux\nlignes";
+	assert_int_equal(call(PRACTITIONER, "UpdateOffering", &uo.base,
+			      &creneau__v1__offering__descriptor, NULL, &err),
+			 ERR_INVALID);
+	assert_string_equal(err.field, "title");
+	/* a note may have lines, not other controls */
+	nth_slot(150, 0, start);
 	assert_int_equal(
-	    create_booking(CLIENT_B, start, NULL, NULL, NULL, NULL), 0);
+	    create_booking(CLIENT_B, start, "a\x1b[31m", NULL, NULL, &err),
+	    ERR_INVALID);
+	assert_string_equal(err.field, "note");
+	assert_int_equal(
+	    create_booking(CLIENT_B, start, "ligne 1\nligne 2", NULL, &b, NULL),
+	    0);
+	/* a reason is one line */
+	c.id = b->id;
+	c.reason = "malade\nBcc: x@example.org";
+	assert_int_equal(call(CLIENT_B, "CancelBooking", &c.base,
+			      &creneau__v1__booking__descriptor, NULL, &err),
+			 ERR_INVALID);
+	assert_string_equal(err.field, "reason");
+	/* the client file: names are one line, notes may have several */
+	uc.id = record_id;
+	uc.first_name_present_case =
+	    CRENEAU__V1__UPDATE_CLIENT_REQUEST__FIRST_NAME_PRESENT_FIRST_NAME;
+	uc.first_name = "L\ta";
+	assert_int_equal(call(PRACTITIONER, "UpdateClient", &uc.base,
+			      &creneau__v1__client_record__descriptor, NULL,
+			      &err),
+			 ERR_INVALID);
+	assert_string_equal(err.field, "first_name");
+	uc.first_name_present_case =
+	    CRENEAU__V1__UPDATE_CLIENT_REQUEST__FIRST_NAME_PRESENT__NOT_SET;
+	uc.notes_present_case =
+	    CRENEAU__V1__UPDATE_CLIENT_REQUEST__NOTES_PRESENT_NOTES;
+	uc.notes = "allergie\x07";
+	assert_int_equal(call(PRACTITIONER, "UpdateClient", &uc.base,
+			      &creneau__v1__client_record__descriptor, NULL,
+			      &err),
+			 ERR_INVALID);
+	assert_string_equal(err.field, "notes");
+	uc.notes = "allergie\nau latex";
+	assert_int_equal(call(PRACTITIONER, "UpdateClient", &uc.base,
+			      &creneau__v1__client_record__descriptor, NULL,
+			      NULL),
+			 0);
+	/* nothing refused was written */
+	assert_int_equal(query_long("SELECT count(*) FROM offerings"), 2);
+	assert_int_equal(query_long("SELECT count(*) FROM bookings WHERE "
+				    "status = 'confirmed'"),
+			 2);
 }
 
 static void deleted_client_keeps_the_practitioners_record(void **state)
@@ -767,6 +1051,7 @@ static void endings_busy_and_privacy(void **state)
 	Creneau__V1__SweepReply *swept;
 	Creneau__V1__Booking *b, *done;
 	Creneau__V1__Availability *a;
+	Creneau__V1__BookingEvent *ev;
 	struct rpc_error err;
 	char start[INSTANT_TEXT], from[INSTANT_TEXT], to[INSTANT_TEXT];
 
@@ -804,6 +1089,12 @@ static void endings_busy_and_privacy(void **state)
 				    "topic IN ('booking.completed', "
 				    "'booking.no_show')"),
 			 2);
+	for (int i = 0; i < 2; i++) {
+		ev = last_event(i ? "booking.no_show" : "booking.completed");
+		assert_int_equal(ev->previous_start_ms, 0);
+		assert_int_equal(ev->previous_end_ms, 0);
+		creneau__v1__booking_event__free_unpacked(ev, NULL);
+	}
 	/* calendar-sync's busy intervals hide slots */
 	nth_slot(50, 0, start);
 	assert_int_equal(instant_parse(start, &iv.start_ms), 0);
@@ -993,6 +1284,8 @@ int main(void)
 	    T(cancel_frees_and_deadline_holds),
 	    T(reschedule_is_atomic),
 	    T(suspended_practitioner_takes_no_booking),
+	    T(only_known_verified_practitioners_take_bookings),
+	    T(control_characters_are_refused),
 	    T(deleted_client_keeps_the_practitioners_record),
 	    T(authorisation_table),
 	    T(export_holds_what_booking_knows),

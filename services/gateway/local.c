@@ -13,6 +13,10 @@ extern const unsigned char web_verify_email_html[];
 extern const size_t web_verify_email_html_len;
 extern const unsigned char web_reset_password_html[];
 extern const size_t web_reset_password_html_len;
+extern const unsigned char web_newsletter_confirm_html[];
+extern const size_t web_newsletter_confirm_html_len;
+extern const unsigned char web_newsletter_unsubscribe_html[];
+extern const size_t web_newsletter_unsubscribe_html_len;
 extern const unsigned char web_app_js[];
 extern const size_t web_app_js_len;
 extern const unsigned char web_app_css[];
@@ -66,6 +70,18 @@ void local_web_reset_password(struct http_exchange *x)
 {
 	reply_file(x, HTML_TYPE, PAGE_CACHE, web_reset_password_html,
 		   web_reset_password_html_len);
+}
+
+void local_web_newsletter_confirm(struct http_exchange *x)
+{
+	reply_file(x, HTML_TYPE, PAGE_CACHE, web_newsletter_confirm_html,
+		   web_newsletter_confirm_html_len);
+}
+
+void local_web_newsletter_unsubscribe(struct http_exchange *x)
+{
+	reply_file(x, HTML_TYPE, PAGE_CACHE, web_newsletter_unsubscribe_html,
+		   web_newsletter_unsubscribe_html_len);
 }
 
 void local_web_app_js(struct http_exchange *x)

@@ -30,6 +30,15 @@ void local_web_verify_email(struct http_exchange *x);
  * password reset mail links to; a form for the new password. */
 void local_web_reset_password(struct http_exchange *x);
 
+/* local_web_newsletter_confirm - GET /newsletter-confirm?token=: the page
+ * the newsletter opt-in mail links to; its button confirms. */
+void local_web_newsletter_confirm(struct http_exchange *x);
+
+/* local_web_newsletter_unsubscribe - GET /newsletter-unsubscribe?token=:
+ * the page a newsletter's unsubscribe link leads to; its button
+ * unsubscribes. */
+void local_web_newsletter_unsubscribe(struct http_exchange *x);
+
 /* local_web_app_js - GET /app.js: the pages' one script. */
 void local_web_app_js(struct http_exchange *x);
 

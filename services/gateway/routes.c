@@ -135,13 +135,19 @@ static const struct route table[] = {
 	RPC("POST", "/v1/newsletter/subscriptions", ROUTE_NOTIFICATIONS,
 	    "SubscribeNewsletter", creneau__v1__subscribe_newsletter_request,
 	    creneau__v1__notifications_empty, 202, AUTH_ANYONE),
+	/* a POST, never a GET: mail scanners open links; the mails link to
+	 * the web pages below, whose button POSTs here */
+	/* API.md's contract: GET confirms (API clients); the mail links to the
+	 * page /newsletter-confirm instead, whose button POSTs, so that mail
+	 * scanners prefetching links confirm nothing */
 	RPC("GET", "/v1/newsletter/confirm", ROUTE_NOTIFICATIONS,
 	    "ConfirmNewsletter", creneau__v1__confirm_newsletter_request,
 	    creneau__v1__notifications_empty, 200, AUTH_ANYONE),
-	RPC("GET", "/v1/newsletter/unsubscribe", ROUTE_NOTIFICATIONS,
-	    "UnsubscribeNewsletter", creneau__v1__unsubscribe_newsletter_request,
-	    creneau__v1__notifications_empty, 200, AUTH_ANYONE),
-	/* RFC 8058: mail clients POST List-Unsubscribe=One-Click as a form */
+	RPC("POST", "/v1/newsletter/confirm", ROUTE_NOTIFICATIONS,
+	    "ConfirmNewsletter", creneau__v1__confirm_newsletter_request,
+	    creneau__v1__notifications_empty, 204, AUTH_ANYONE),
+	/* JSON {token} from the web page, or RFC 8058: mail clients POST
+	 * List-Unsubscribe=One-Click as a form, the token in the query */
 	{"POST", "/v1/newsletter/unsubscribe", ROUTE_NOTIFICATIONS,
 	 "UnsubscribeNewsletter",
 	 &creneau__v1__unsubscribe_newsletter_request__descriptor,
@@ -154,6 +160,9 @@ static const struct route table[] = {
 	LOCAL("GET", "/", local_web_index),
 	LOCAL("GET", "/verify-email", local_web_verify_email),
 	LOCAL("GET", "/reset-password", local_web_reset_password),
+	LOCAL("GET", "/newsletter-confirm", local_web_newsletter_confirm),
+	LOCAL("GET", "/newsletter-unsubscribe",
+	      local_web_newsletter_unsubscribe),
 	LOCAL("GET", "/app.js", local_web_app_js),
 	LOCAL("GET", "/app.css", local_web_app_css),
 	/* booking (issue 5): offerings, schedule, availability, bookings, client file */

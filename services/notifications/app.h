@@ -2,9 +2,12 @@
 #ifndef CRENEAU_NOTIFICATIONS_APP_H
 #define CRENEAU_NOTIFICATIONS_APP_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include "events.h"
 #include "messages.h"
+#include "secure.h"
 
 struct jobs;
 
@@ -20,7 +23,29 @@ struct notify_app {
 	struct messages_config messages; /* for jobs; set by start */
 	struct jobs *jobs;
 	struct events_subscriber *subs[2];
+	/* app_unsubscribe_key's: derived once, under key_lock */
+	pthread_mutex_t key_lock;
+	bool unsubscribe_key_ready;
+	uint8_t unsubscribe_key[SECURE_KEY_BYTES];
 };
+
+/*
+ * app_unsubscribe_key - the unsubscribe subkey of deployment_key
+ * (messages_unsubscribe_key), derived on the first call (start makes it;
+ * a handler that runs before start would). Thread-safe; the bytes stay
+ * valid and unchanged for the life of app.
+ */
+static inline const uint8_t *app_unsubscribe_key(struct notify_app *app,
+						 const uint8_t *deployment_key)
+{
+	pthread_mutex_lock(&app->key_lock);
+	if (!app->unsubscribe_key_ready) {
+		messages_unsubscribe_key(deployment_key, app->unsubscribe_key);
+		app->unsubscribe_key_ready = true;
+	}
+	pthread_mutex_unlock(&app->key_lock);
+	return app->unsubscribe_key;
+}
 
 /*
  * app_messages - the messages configuration straight from the settings,

@@ -282,6 +282,12 @@ static int load_party(struct db *db, const Creneau__V1__Event *ev,
 		return 0;
 	rc = store_contact_get(db, account_id, &out->c);
 	if (rc == ERR_NOT_FOUND) {
+		bool deleted;
+
+		/* a deleted account gets no mail; the other party does */
+		rc = store_contact_is_deleted(db, account_id, &deleted);
+		if (rc || deleted)
+			return rc;
 		/* accounts' events may lag a little behind booking's */
 		if (instant_now_ms() - ev->time_ms < CONTACT_GRACE_MS)
 			return ERR_UNAVAILABLE;

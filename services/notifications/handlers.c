@@ -358,8 +358,10 @@ static int handle_unsubscribe_newsletter(struct rpc_call *call,
 	char id[37];
 	int rc;
 
-	if (messages_unsubscribe_check(service_key(rpc_call_app(call)),
-				       req->token, id))
+	if (messages_unsubscribe_check(
+		    app_unsubscribe_key(app_of(call),
+					service_key(rpc_call_app(call))),
+		    req->token, id))
 		return rpc_call_fail(call, ERR_NOT_FOUND, "invalid_token",
 				     "token", "unknown unsubscribe token");
 	rc = store_newsletter_unsubscribe(rpc_call_db(call), id);
@@ -387,7 +389,8 @@ struct campaign {
 static int queue_campaign_one(void *arg, const struct store_subscriber *s)
 {
 	struct campaign *c = arg;
-	char token[MESSAGES_UNSUBSCRIBE_TEXT], url[1024], dedup[400];
+	char token[MESSAGES_UNSUBSCRIBE_TEXT], page[1024], url[1024];
+	char dedup[400];
 	const struct messages_party to = {.email = s->email,
 					  .first_name = "",
 					  .last_name = "",
@@ -396,11 +399,15 @@ static int queue_campaign_one(void *arg, const struct store_subscriber *s)
 	int rc;
 
 	messages_unsubscribe_token(c->key, s->id, token);
+	/* the text links to the web page (a click POSTs); List-Unsubscribe
+	 * is the API itself, for the RFC 8058 one-click POST */
+	snprintf(page, sizeof(page), "%s/newsletter-unsubscribe?token=%s",
+		 c->app->public_url, token);
 	snprintf(url, sizeof(url), "%s/v1/newsletter/unsubscribe?token=%s",
 		 c->app->public_url, token);
 	snprintf(dedup, sizeof(dedup), "campaign:%.300s:%s", c->name, s->id);
-	rc = messages_newsletter(&c->mc, &to, c->subject, c->body, url, c->now,
-				 &out);
+	rc = messages_newsletter(&c->mc, &to, c->subject, c->body, page, url,
+				 c->now, &out);
 	if (rc == ERR_INVALID)
 		return 0; /* one bad stored address does not stop a campaign */
 	if (rc)
@@ -418,7 +425,9 @@ static int handle_send_newsletter(struct rpc_call *call,
 {
 	const Creneau__V1__SendNewsletterRequest *req = (const void *)request;
 	struct campaign c = {.app = app_of(call),
-			     .key = service_key(rpc_call_app(call)),
+			     .key = app_unsubscribe_key(
+				     app_of(call),
+				     service_key(rpc_call_app(call))),
 			     .mc = app_messages(app_of(call)),
 			     .db = rpc_call_db(call),
 			     .subject = req->subject, .body = req->body,

@@ -15,7 +15,7 @@
 extern const struct db_migration notifications_migrations[];
 extern const size_t notifications_migrations_count;
 
-static struct notify_app app;
+static struct notify_app app = {.key_lock = PTHREAD_MUTEX_INITIALIZER};
 
 static const struct config_setting settings[] = {
 	{"CRENEAU_MAIL_URL", CONFIG_STRING, "file://./mail", false,
@@ -152,6 +152,8 @@ static int start(struct service *svc)
 	if (rc)
 		return rc;
 	app.messages = app_messages(&app);
+	/* the deployment key has one job: the subkey MACs unsubscribe links */
+	app_unsubscribe_key(&app, service_key(svc));
 	rc = jobs_start(&app.jobs, &jc);
 	if (!rc)
 		rc = subscribe(svc, 0, "accounts", app.accounts_pub,
@@ -175,7 +177,7 @@ int main(int argc, char **argv)
 		.n_methods = handlers_count,
 		.migrations = notifications_migrations,
 		.n_migrations = notifications_migrations_count,
-		.publishes = true,
+		.publishes = false, /* it only consumes events */
 		.start = start,
 		.stop = stop,
 		.app = &app,

@@ -302,19 +302,20 @@ int messages_newsletter_confirm(const struct messages_config *cfg,
 	return token_message(cfg,
 			     reconsent ? "newsletter_reconsent"
 				       : "newsletter_confirm",
-			     "/v1/newsletter/confirm?token=", to, token, now_ms,
+			     "/newsletter-confirm?token=", to, token, now_ms,
 			     out);
 }
 
 int messages_newsletter(const struct messages_config *cfg,
 			const struct messages_party *to, const char *subject,
-			const char *body, const char *unsubscribe_url,
-			int64_t now_ms, struct messages_out *out)
+			const char *body, const char *unsubscribe_page,
+			const char *unsubscribe_url, int64_t now_ms,
+			struct messages_out *out)
 {
 	const struct templates_var vars[] = {
 		{"subject", subject},
 		{"body", body},
-		{"unsubscribe_link", unsubscribe_url},
+		{"unsubscribe_link", unsubscribe_page},
 	};
 	const struct build_args a = {.kind = "newsletter_campaign",
 				     .to = to,
@@ -323,6 +324,18 @@ int messages_newsletter(const struct messages_config *cfg,
 				     .unsubscribe = unsubscribe_url};
 
 	return build(cfg, &a, now_ms, out);
+}
+
+void messages_unsubscribe_key(const uint8_t *deployment_key, uint8_t *out)
+{
+	/* 7 characters and the NUL: crypto_kdf_CONTEXTBYTES */
+	static const char context[crypto_kdf_CONTEXTBYTES] = "unsubsc";
+
+	_Static_assert(crypto_kdf_KEYBYTES == SECURE_KEY_BYTES,
+		       "the deployment key is a crypto_kdf master key");
+	crypto_kdf_derive_from_key(out, SECURE_KEY_BYTES,
+				   MESSAGES_UNSUBSCRIBE_SUBKEY_ID, context,
+				   deployment_key);
 }
 
 static void unsubscribe_mac(const uint8_t *key, const char *id, char hex[33])

@@ -75,8 +75,9 @@ struct messages_booking {
 /*
  * Each builder renders its template in the recipient's language and builds
  * the MIME message into *out (a fresh id and Message-ID; Date now_ms).
- * ERR_INVALID when an address is malformed or a value holds a control
- * character; ERR_NOMEM. On failure *out holds nothing to free.
+ * ERR_INVALID when an address is malformed (control characters in the
+ * subject or names become spaces); ERR_NOMEM. On failure *out holds
+ * nothing to free.
  * Thread-safe.
  */
 int messages_email_verification(const struct messages_config *cfg,
@@ -112,8 +113,11 @@ int messages_contact(const struct messages_config *cfg, const char *operator_add
 		     struct messages_out *out) WARN_UNUSED;
 
 /*
- * Newsletter: the double opt-in link, the re-consent request, and a
- * campaign (List-Unsubscribe with One-Click, to unsubscribe_url).
+ * Newsletter: the double opt-in link (to the web page
+ * <public_url>/newsletter-confirm?token=, whose button POSTs: a GET
+ * changes nothing), the re-consent request, and a campaign: its text links
+ * to unsubscribe_page (the web page), its List-Unsubscribe header (with
+ * One-Click, RFC 8058) is unsubscribe_url (the API, which takes a POST).
  */
 int messages_newsletter_confirm(const struct messages_config *cfg,
 				const struct messages_party *to,
@@ -123,13 +127,24 @@ int messages_newsletter_confirm(const struct messages_config *cfg,
 
 int messages_newsletter(const struct messages_config *cfg,
 			const struct messages_party *to, const char *subject,
-			const char *body, const char *unsubscribe_url,
-			int64_t now_ms, struct messages_out *out) WARN_UNUSED;
+			const char *body, const char *unsubscribe_page,
+			const char *unsubscribe_url, int64_t now_ms,
+			struct messages_out *out) WARN_UNUSED;
+
+/*
+ * messages_unsubscribe_key - out (SECURE_KEY_BYTES) = the subkey that
+ * unsubscribe tokens are MACs under, derived from the deployment key with
+ * crypto_kdf (context "unsubsc", subkey id MESSAGES_UNSUBSCRIBE_SUBKEY_ID):
+ * the deployment key itself MACs no token. Deterministic.
+ */
+#define MESSAGES_UNSUBSCRIBE_SUBKEY_ID 1
+void messages_unsubscribe_key(const uint8_t *deployment_key, uint8_t *out);
 
 /*
  * messages_unsubscribe_token - "<subscriber id>.<32 hex digits>": a MAC of
- * the id under key (SECURE_KEY_BYTES), so that the link needs no stored
- * secret and no login. out holds MESSAGES_UNSUBSCRIBE_TEXT bytes.
+ * the id under key (SECURE_KEY_BYTES: the messages_unsubscribe_key
+ * subkey), so that the link needs no stored secret and no login. out holds
+ * MESSAGES_UNSUBSCRIBE_TEXT bytes.
  */
 #define MESSAGES_UNSUBSCRIBE_TEXT 80
 void messages_unsubscribe_token(const uint8_t *key, const char *id,

@@ -137,14 +137,27 @@ static int append_word(struct mime_buf *out, const char *raw, size_t n)
 	return mime_buf_printf(out, "=?UTF-8?B?%s?=", b64);
 }
 
-int mime_encode_header(struct mime_buf *out, const char *value)
+/*
+ * A malloc'd copy of s with every control character (CR and LF included)
+ * turned into a space: a header value can then never start a new header.
+ */
+static char *without_controls(const char *s)
+{
+	char *copy = strdup(s);
+
+	if (copy)
+		for (unsigned char *p = (unsigned char *)copy; *p; p++)
+			if (*p < ' ' || *p == 127)
+				*p = ' ';
+	return copy;
+}
+
+static int encode_clean(struct mime_buf *out, const char *value)
 {
 	const char *p = value, *start = value;
 	bool first = true;
 	int rc;
 
-	if (has_control(value))
-		return ERR_INVALID;
 	if (is_plain_ascii(value) && strlen(value) <= 900)
 		return mime_buf_puts(out, value);
 	while (*p) {
@@ -171,6 +184,18 @@ int mime_encode_header(struct mime_buf *out, const char *value)
 			return rc;
 	}
 	return 0;
+}
+
+int mime_encode_header(struct mime_buf *out, const char *value)
+{
+	char *clean = without_controls(value);
+	int rc;
+
+	if (!clean)
+		return ERR_NOMEM;
+	rc = encode_clean(out, clean);
+	free(clean);
+	return rc;
 }
 
 /* Appends one encoded line (without its end), folding at QP_LINE. */
@@ -264,15 +289,20 @@ void mime_format_date(int64_t ms, char out[40])
 static int append_mailbox(struct mime_buf *out, const char *name,
 			  const char *addr)
 {
+	char *clean;
 	int rc;
 
 	if (!name || !*name)
 		return mime_buf_puts(out, addr);
-	if (is_plain_ascii(name) && !strpbrk(name, "\"\\")) {
-		rc = mime_buf_printf(out, "\"%s\"", name);
+	clean = without_controls(name);
+	if (!clean)
+		return ERR_NOMEM;
+	if (is_plain_ascii(clean) && !strpbrk(clean, "\"\\")) {
+		rc = mime_buf_printf(out, "\"%s\"", clean);
 	} else {
-		rc = mime_encode_header(out, name);
+		rc = encode_clean(out, clean);
 	}
+	free(clean);
 	if (!rc)
 		rc = mime_buf_printf(out, " <%s>", addr);
 	return rc;

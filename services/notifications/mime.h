@@ -62,9 +62,12 @@ bool mime_is_address(const char *addr);
 
 /*
  * mime_build - the whole message (headers and body, CRLF line ends) into
- * out (appended; the caller frees it with mime_buf_free). ERR_INVALID when
- * an address is malformed, a header value holds a control character or a
- * required part is missing; ERR_NOMEM. Deterministic for equal input.
+ * out (appended; the caller frees it with mime_buf_free). Control
+ * characters in the subject and display names become spaces (see
+ * mime_encode_header). ERR_INVALID when an address is malformed, the
+ * List-Unsubscribe URL, language or attachment names hold a control
+ * character or a required part is missing; ERR_NOMEM. Deterministic for
+ * equal input.
  * Thread-safe.
  */
 int mime_build(const struct mime_mail *m, struct mime_buf *out) WARN_UNUSED;
@@ -73,7 +76,9 @@ int mime_build(const struct mime_mail *m, struct mime_buf *out) WARN_UNUSED;
  * mime_encode_header - value as a header body: as is when it is short
  * printable ASCII, else RFC 2047 "=?UTF-8?B?...?=" words (each at most 75
  * characters, split on UTF-8 character boundaries) folded with CRLF SP.
- * ERR_INVALID on a control character or invalid UTF-8.
+ * Each control character (CR, LF and TAB included) becomes a space first,
+ * so that a value can never inject a header. ERR_INVALID on invalid UTF-8;
+ * ERR_NOMEM.
  */
 int mime_encode_header(struct mime_buf *out, const char *value) WARN_UNUSED;
 

@@ -335,7 +335,32 @@ int store_contact_delete(struct db *db, const char *account_id)
 				"DELETE FROM notify.contacts WHERE account_id "
 				"= $1",
 				1, params, NULL);
+	if (!rc)
+		rc = exec_count(db,
+				"INSERT INTO notify.deleted_contacts "
+				"(account_id) VALUES ($1) ON CONFLICT "
+				"(account_id) DO NOTHING",
+				1, params, NULL);
 	return rc;
+}
+
+int store_contact_is_deleted(struct db *db, const char *account_id,
+			     bool *out)
+{
+	const char *params[] = {account_id};
+	PGresult *res;
+	int rc;
+
+	*out = false;
+	rc = db_exec(db,
+		     "SELECT 1 FROM notify.deleted_contacts WHERE account_id "
+		     "= $1",
+		     1, params, &res);
+	if (rc)
+		return rc;
+	*out = PQntuples(res) > 0;
+	PQclear(res);
+	return 0;
 }
 
 int store_booking_next_sequence(struct db *db, const char *booking_id,

@@ -125,8 +125,18 @@ int store_contact_get(struct db *db, const char *account_id,
 		      struct store_contact *out) WARN_UNUSED;
 void store_contact_free(struct store_contact *c);
 
-/* Drops the contact and the account's queued messages (account.deleted). */
+/*
+ * Drops the contact and the account's queued messages (account.deleted)
+ * and keeps a tombstone of the id (store_contact_is_deleted).
+ */
 int store_contact_delete(struct db *db, const char *account_id) WARN_UNUSED;
+
+/*
+ * store_contact_is_deleted - *out true when account_id was deleted
+ * (account.deleted seen): its contact will never come back.
+ */
+int store_contact_is_deleted(struct db *db, const char *account_id,
+			     bool *out) WARN_UNUSED;
 
 /* ---- bookings ---- */
 

@@ -515,6 +515,20 @@ class NotificationsTest(unittest.TestCase):
                       % cid, [["0"]])
         self.wait_sql("SELECT count(*) FROM outbox WHERE booking_id = '%s' "
                       "AND status = 'queued'" % booking_id, [["0"]])
+        # only a tombstone of the id stays
+        self.wait_sql("SELECT count(*) FROM deleted_contacts WHERE "
+                      "account_id = '%s'" % cid, [["1"]])
+        # booking then cancels the deleted client's future bookings: the
+        # practitioner hears of it at once (not after the 10 minutes an
+        # unknown contact may wait), the deleted client gets nothing
+        self.booking_event("booking.cancelled", booking_id, pid, cid,
+                           new_start, status="cancelled",
+                           cancelled_by="system")
+        pmails = self.mails_to(paddr, n=4, timeout=30)
+        self.assertEqual(len(pmails), 4)
+        self.assertIn("annulé", str(pmails[3].message["Subject"]))
+        time.sleep(1)
+        self.assertEqual(len(self.mails_to(caddr, n=4, timeout=0)), 3)
 
     def test_reminder_sent_when_due(self):
         pid, paddr = self.new_account(ROLE_PRACTITIONER, "Paul", "Martin")
@@ -545,7 +559,7 @@ class NotificationsTest(unittest.TestCase):
         self.assertEqual(str(m.message["Subject"]),
                          "Confirm your newsletter subscription")
         text = self.parts(m.message)["text/plain"].get_content()
-        link = [w for w in text.split() if "/v1/newsletter/confirm" in w][0]
+        link = [w for w in text.split() if "/newsletter-confirm?" in w][0]
         token = urllib.parse.parse_qs(urllib.parse.urlparse(link).query)[
             "token"][0]
         self.rpc("ConfirmNewsletter", {"token": token}, role="anonymous")
@@ -605,7 +619,7 @@ class NotificationsTest(unittest.TestCase):
                  role="anonymous")
         [m] = self.mails_to(addr)
         text = self.parts(m.message)["text/plain"].get_content()
-        link = [w for w in text.split() if "/v1/newsletter/confirm" in w][0]
+        link = [w for w in text.split() if "/newsletter-confirm?" in w][0]
         token = urllib.parse.parse_qs(urllib.parse.urlparse(link).query)[
             "token"][0]
         self.rpc("ConfirmNewsletter", {"token": token}, role="anonymous")
@@ -692,17 +706,36 @@ class NotificationsTest(unittest.TestCase):
         self.assertEqual(status, 202, body)
         [m] = self.mails_to(addr)
         text = self.parts(m.message)["text/plain"].get_content()
-        link = [w for w in text.split() if "/v1/newsletter/confirm" in w][0]
-        path = link[len("https://creneau.test"):]
-        status, _, body = s.http("GET", path)
+        link = [w for w in text.split() if "/newsletter-confirm?" in w][0]
+        token = urllib.parse.parse_qs(urllib.parse.urlparse(link).query)[
+            "token"][0]
+        # the link is a web page: opening it (a mail scanner does)
+        # confirms nothing; the page's button POSTs
+        status, _, _ = s.http("GET", link[len("https://creneau.test"):])
+        self.assertEqual(status, 200)
+        self.assertEqual(self.sql("SELECT status FROM newsletter_subscribers"
+                                  " WHERE email = '%s'" % addr),
+                         [["pending"]])
+        # API.md's GET /v1/newsletter/confirm still confirms (API clients)
+        status, _, body = s.http("GET", "/v1/newsletter/confirm?token="
+                                 + urllib.parse.quote(token))
         self.assertEqual(status, 200, body)
-        status, _, body = s.http("GET", path)
+        self.assertEqual(self.sql("SELECT status FROM newsletter_subscribers"
+                                  " WHERE email = '%s'" % addr),
+                         [["confirmed"]])
+        status, _, body = s.http("POST", "/v1/newsletter/confirm",
+                                 body={"token": token})
         self.assertEqual(status, 404, body)
         self.rpc("SendNewsletter", {"subject": "Par la passerelle",
                                     "body": "Texte\n",
                                     "campaign": uuid.uuid4().hex})
         news = self.mails_to(addr, n=2)[1].message
         unsub = news["List-Unsubscribe"].strip("<>")
+        # the text links to the page; the API takes no GET
+        self.assertIn("https://creneau.test/newsletter-unsubscribe?token=",
+                      self.parts(news)["text/plain"].get_content())
+        status, _, body = s.http("GET", unsub[len("https://creneau.test"):])
+        self.assertEqual(status, 405, body)
         # RFC 8058 one-click: what a mail client sends, as a form
         status, _, body = s.http(
             "POST", unsub[len("https://creneau.test"):],

@@ -27,7 +27,8 @@ from creneau_stack import Stack, run_tests
 
 STACK = None
 
-PAGES = ("/", "/verify-email", "/reset-password")
+PAGES = ("/", "/verify-email", "/reset-password", "/newsletter-confirm",
+         "/newsletter-unsubscribe")
 
 
 def wait_for_mail(address, subject_word, timeout=20):
@@ -131,6 +132,8 @@ class WebPagesTest(unittest.TestCase):
                                 "public, max-age=300")
         self.assertIn('"/v1/email-verifications/confirm"', js)
         self.assertIn('"/v1/password-resets/confirm"', js)
+        self.assertIn('"/v1/newsletter/confirm"', js)
+        self.assertIn('"/v1/newsletter/unsubscribe"', js)
         css = self.assert_static("/app.css", "text/css; charset=utf-8",
                                  "public, max-age=300")
         self.assertIn("[hidden]", css)
@@ -205,6 +208,37 @@ class WebPagesTest(unittest.TestCase):
                                            "password": new_password})
         self.assertEqual(status, 400, body)
         self.assertEqual(body["error"]["field"], "token")
+
+    def test_newsletter_link_acts_only_on_click(self):
+        address = users.unique_email("webnews")
+        status, _, body = STACK.http("POST", "/v1/newsletter/subscriptions",
+                                     body={"email": address})
+        self.assertEqual(status, 202, body)
+        msg = wait_for_mail(address, "lettre d'information")
+        url = mail_link(msg, "/newsletter-confirm")
+        self.assertEqual("%s://%s" % (url.scheme, url.netloc), STACK.url)
+        token = urllib.parse.parse_qs(url.query)["token"][0]
+
+        def status_of():
+            rc, out, err = STACK.psql(
+                "SELECT status FROM newsletter_subscribers WHERE email = "
+                "'%s'" % address, role="notifications")
+            self.assertEqual(rc, 0, err)
+            return out.strip()
+
+        # a scanner that opens the link, even running its script, confirms
+        # nothing: the page waits for its button
+        dom = chromium_dom(url.geturl())
+        self.assertIn('data-page="newsletter-confirm"', dom)
+        self.assertEqual(shown_states(dom), [], dom)
+        self.assertEqual(status_of(), "pending")
+        # what the button sends
+        status, _, body = STACK.http("POST", "/v1/newsletter/confirm",
+                                     body={"token": token})
+        self.assertEqual(status, 204, body)
+        self.assertEqual(status_of(), "confirmed")
+        dom = chromium_dom(STACK.url + "/newsletter-unsubscribe")
+        self.assertEqual(shown_states(dom), ["no-token"], dom)
 
 
 def setUpModule():

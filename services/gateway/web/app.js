@@ -5,8 +5,12 @@
  * languages, else French), then runs the page named by <body data-page>:
  *   verify-email    POST /v1/email-verifications/confirm {token}
  *   reset-password  POST /v1/password-resets/confirm {token, password}
+ *   newsletter-confirm      POST /v1/newsletter/confirm {token}
+ *   newsletter-unsubscribe  POST /v1/newsletter/unsubscribe {token}
  * The token comes from the link's query string (?token=) and goes only to
- * this origin's API; once used it is taken out of the address bar.
+ * this origin's API; once used it is taken out of the address bar. The
+ * newsletter pages act only on a click of their button: a mail scanner
+ * that opens (or even renders) the link changes nothing.
  */
 (function () {
 	"use strict";
@@ -219,6 +223,41 @@
 		});
 	}
 
+	/* a page whose one button POSTs {token} to path (204: done) */
+	function tokenAction(path) {
+		var token = params.get("token");
+		var form = document.getElementById("action-form");
+		var button = form.querySelector("button");
+
+		show("");
+		if (!token) {
+			form.hidden = true;
+			show("no-token");
+			return;
+		}
+		form.addEventListener("submit", function (event) {
+			event.preventDefault();
+			button.disabled = true;
+			show("working");
+			postJson(path, {token: token}, function (status, err) {
+				button.disabled = false;
+				if (status === 204) {
+					form.hidden = true;
+					forgetToken();
+					show("done");
+				} else if (status === 400 || status === 404 ||
+				    err.code === "invalid_token") {
+					form.hidden = true;
+					show("invalid");
+				} else if (isBusy(status)) {
+					show("busy");
+				} else {
+					show("failed");
+				}
+			});
+		});
+	}
+
 	function start() {
 		var page = document.body.getAttribute("data-page");
 
@@ -227,6 +266,10 @@
 			verifyEmail();
 		else if (page === "reset-password")
 			resetPassword();
+		else if (page === "newsletter-confirm")
+			tokenAction("/v1/newsletter/confirm");
+		else if (page === "newsletter-unsubscribe")
+			tokenAction("/v1/newsletter/unsubscribe");
 	}
 
 	if (document.readyState === "loading")

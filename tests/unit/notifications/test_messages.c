@@ -186,6 +186,40 @@ static void test_booking_mail_with_ics(void **state)
 	messages_out_free(&out);
 }
 
+/* a title with control characters still makes a mail, on one line */
+static void test_booking_title_with_controls(void **state)
+{
+	struct messages_booking b = {
+		.booking_id = "7c1d0e55-0000-4000-8000-000000000002",
+		.offering_title = "Yoga\ndoux\t1 h",
+		.duration_min = 60,
+		.start_ms = 1806217200000,
+		.end_ms = 1806220800000,
+		.when = "dimanche 28 mars 2027 à 09:00",
+		.location = "office",
+		.practitioner = &anais,
+		.client = &john,
+	};
+	struct messages_out out;
+	const char *subject, *end;
+
+	assert_int_equal(messages_booking(&cfg, MESSAGES_BOOKING_CANCELLED, &b,
+					  &john, 1795521600000, &out),
+			 0);
+	subject = strstr(out.mail.data, "\r\nSubject: ");
+	end = strstr(out.mail.data, "\r\n\r\n");
+	assert_non_null(subject);
+	assert_true(subject < end);
+	/* every line of the headers is a header or a fold: no bare LF */
+	for (const char *p = out.mail.data; p < end; p++)
+		if (*p == '\n') {
+			assert_int_equal(p[-1], '\r');
+			assert_true(p[1] == ' ' ||
+				    (p[1] >= 'A' && p[1] <= 'Z'));
+		}
+	messages_out_free(&out);
+}
+
 static void test_ics_rejects_bad_event(void **state)
 {
 	struct ics_event ev = {.uid = "u@x.y", .summary = "s",
@@ -222,6 +256,8 @@ static void test_newsletter_headers(void **state)
 
 	assert_int_equal(messages_newsletter(&cfg, &anais, "Nouveautés",
 					     "Texte\n",
+					     "https://creneau.test/newsletter-"
+					     "unsubscribe?token=x.y",
 					     "https://creneau.test/v1/newsletter"
 					     "/unsubscribe?token=x.y",
 					     0, &out),
@@ -232,6 +268,10 @@ static void test_newsletter_headers(void **state)
 	assert_non_null(strstr(out.mail.data,
 			       "List-Unsubscribe-Post: List-Unsubscribe="
 			       "One-Click\r\n"));
+	/* the text links to the page, whose button POSTs (quoted-printable) */
+	assert_non_null(strstr(out.mail.data,
+			       "https://creneau.test/newsletter-unsubscribe"
+			       "?token=3Dx"));
 	messages_out_free(&out);
 }
 
@@ -256,6 +296,26 @@ static void test_unsubscribe_token(void **state)
 	key[0] = 1;
 	assert_int_equal(messages_unsubscribe_check(key, token, got),
 			 ERR_INVALID);
+}
+
+static void test_unsubscribe_subkey(void **state)
+{
+	uint8_t key[SECURE_KEY_BYTES] = {1, 2, 3};
+	uint8_t sub[SECURE_KEY_BYTES], again[SECURE_KEY_BYTES];
+	const char *id = "0b7e6f2a-1111-4222-8333-444455556666";
+	char token[MESSAGES_UNSUBSCRIBE_TEXT], got[37];
+
+	messages_unsubscribe_key(key, sub);
+	messages_unsubscribe_key(key, again);
+	assert_memory_equal(sub, again, sizeof(sub));
+	assert_memory_not_equal(sub, key, sizeof(sub));
+	/* a token MAC'd under the deployment key is no good any more */
+	messages_unsubscribe_token(key, id, token);
+	assert_int_equal(messages_unsubscribe_check(sub, token, got),
+			 ERR_INVALID);
+	messages_unsubscribe_token(sub, id, token);
+	assert_int_equal(messages_unsubscribe_check(sub, token, got), 0);
+	assert_string_equal(got, id);
 }
 
 static void test_backoff(void **state)
@@ -352,10 +412,12 @@ int main(void)
 		cmocka_unit_test(test_template_errors_and_escaping),
 		cmocka_unit_test(test_verification_mail),
 		cmocka_unit_test(test_booking_mail_with_ics),
+		cmocka_unit_test(test_booking_title_with_controls),
 		cmocka_unit_test(test_ics_rejects_bad_event),
 		cmocka_unit_test(test_format_when),
 		cmocka_unit_test(test_newsletter_headers),
 		cmocka_unit_test(test_unsubscribe_token),
+		cmocka_unit_test(test_unsubscribe_subkey),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_file_transport_idempotent),
 		cmocka_unit_test(test_smtp_refused_is_temporary),

@@ -65,12 +65,21 @@ static void test_header_long_split_on_chars(void **state)
 	mime_buf_free(&b);
 }
 
-static void test_header_rejects_control(void **state)
+static void test_header_control_becomes_space(void **state)
 {
 	struct mime_buf b = {0};
 
-	assert_int_equal(mime_encode_header(&b, "a\r\nBcc: x@y.z"),
-			 ERR_INVALID);
+	/* CR LF can never start a header: they become spaces */
+	assert_int_equal(mime_encode_header(&b, "a\r\nBcc: x@y.z"), 0);
+	assert_string_equal(b.data, "a  Bcc: x@y.z");
+	mime_buf_free(&b);
+	assert_int_equal(mime_encode_header(&b, "Yoga\n\tdoux\x7f"), 0);
+	assert_string_equal(b.data, "Yoga  doux ");
+	mime_buf_free(&b);
+	assert_int_equal(mime_encode_header(&b, "S\xc3\xa9" "ance\n1 h"), 0);
+	assert_null(strchr(b.data, '\n'));
+	assert_non_null(strstr(b.data, "=?UTF-8?B?"));
+	mime_buf_free(&b);
 	assert_int_equal(mime_encode_header(&b, "bad \xc3\x28 utf8"),
 			 ERR_INVALID);
 	mime_buf_free(&b);
@@ -192,14 +201,25 @@ static void test_build_rejects_bad_input(void **state)
 	m.to_addr = "victim@example.org>\r\nBcc: <x@y.z";
 	assert_int_equal(mime_build(&m, &b), ERR_INVALID);
 	m = sample();
-	m.subject = "hi\r\nBcc: x@y.z";
-	assert_int_equal(mime_build(&m, &b), ERR_INVALID);
-	m = sample();
 	m.list_unsubscribe = "https://x> <y";
 	assert_int_equal(mime_build(&m, &b), ERR_INVALID);
 	m = sample();
 	m.text = NULL;
 	assert_int_equal(mime_build(&m, &b), ERR_INVALID);
+	mime_buf_free(&b);
+}
+
+static void test_build_control_in_subject_and_name(void **state)
+{
+	struct mime_mail m = sample();
+	struct mime_buf b = {0};
+
+	m.subject = "hi\r\nBcc: x@y.z";
+	m.to_name = "Jo\tDoe\n";
+	assert_int_equal(mime_build(&m, &b), 0);
+	assert_non_null(strstr(b.data, "\r\nSubject: hi  Bcc: x@y.z\r\n"));
+	assert_non_null(strstr(b.data, "\r\nTo: \"Jo Doe \" <"));
+	assert_null(strstr(b.data, "\r\nBcc:"));
 	mime_buf_free(&b);
 }
 
@@ -231,12 +251,13 @@ int main(void)
 		cmocka_unit_test(test_header_ascii_kept),
 		cmocka_unit_test(test_header_encoded_word),
 		cmocka_unit_test(test_header_long_split_on_chars),
-		cmocka_unit_test(test_header_rejects_control),
+		cmocka_unit_test(test_header_control_becomes_space),
 		cmocka_unit_test(test_qp),
 		cmocka_unit_test(test_build_alternative),
 		cmocka_unit_test(test_build_deterministic),
 		cmocka_unit_test(test_build_unsubscribe_and_attachment),
 		cmocka_unit_test(test_build_rejects_bad_input),
+		cmocka_unit_test(test_build_control_in_subject_and_name),
 		cmocka_unit_test(test_restamp_date),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

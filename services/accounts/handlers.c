@@ -314,49 +314,85 @@ static int publish_revoked(struct rpc_call *call, const char *account_id,
 	return publish(call, "session.revoked", &ev.base);
 }
 
-/* Verifies the signed-in account's password (for deletion, change). */
-static int check_own_password(struct rpc_call *call, const char *id,
-			      const char *field, const char *password)
-{
-	char *hash;
-	int rc;
+/* ---- sign-up and verification ---- */
 
-	if (!*password)
-		return invalid(call, ERR_INVALID, field, "is required");
-	rc = store_get_password_hash(rpc_call_db(call), rpc_call_arena(call),
-				     id, &hash);
-	if (rc == ERR_NOT_FOUND)
-		return rpc_call_fail(call, ERR_UNAUTHENTICATED, NULL, NULL,
-				     "this account no longer exists");
-	if (rc)
-		return rc;
-	if (!password_verify(hash, password))
-		return rpc_call_fail(call, ERR_FORBIDDEN, "wrong_password",
-				     field, "the password is wrong");
-	return 0;
+/* Adds one length-prefixed field to a digest. */
+static void digest_field(crypto_generichash_state *st, const char *text)
+{
+	uint64_t n = strlen(text);
+	uint8_t len[8];
+
+	for (int i = 0; i < 8; i++)
+		len[i] = (uint8_t)(n >> (8 * i));
+	crypto_generichash_update(st, len, sizeof(len));
+	crypto_generichash_update(st, (const uint8_t *)text, n);
 }
 
-/* ---- sign-up and verification ---- */
+/*
+ * What an Idempotency-Key binds a sign-up to: BLAKE2b of every field of the
+ * request, normalised, except the password (a replay proves it against the
+ * account's hash instead; a password digest would be a fast offline
+ * oracle).
+ */
+static void signup_digest(struct rpc_call *call,
+			  const Creneau__V1__CreateAccountRequest *req,
+			  const char *email, const char *phone,
+			  const char *language,
+			  uint8_t out[SECURE_HASH_BYTES])
+{
+	const char *terms = *req->terms_version ? req->terms_version
+						: settings_of(call)->terms_version;
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, NULL, 0, SECURE_HASH_BYTES);
+	digest_field(&st, req->role == CRENEAU__V1__ROLE__ROLE_CLIENT
+			      ? "client"
+			      : "practitioner");
+	digest_field(&st, email);
+	digest_field(&st, req->first_name);
+	digest_field(&st, req->last_name);
+	digest_field(&st, phone);
+	digest_field(&st, req->address);
+	digest_field(&st, terms);
+	digest_field(&st, language);
+	crypto_generichash_final(&st, out, SECURE_HASH_BYTES);
+}
 
 /*
  * A sign-up that clashes: the retry of one that succeeded (same
- * Idempotency-Key and e-mail) gets the same account back; anything else is
- * the e-mail taken.
+ * Idempotency-Key, e-mail and request, and the account's password) gets
+ * the same account back; the key with another request, or a password that
+ * does not verify, is 422 idempotency_key_reused (and shows nothing of the
+ * account); anything else is the e-mail taken.
  */
-static int replay_or_conflict(struct rpc_call *call, const char *key,
-			      const char *email, ProtobufCMessage **reply_out)
+static int replay_or_conflict(struct rpc_call *call,
+			      const Creneau__V1__CreateAccountRequest *req,
+			      const char *email,
+			      const uint8_t digest[SECURE_HASH_BYTES],
+			      ProtobufCMessage **reply_out)
 {
-	char id[STORE_ID_TEXT];
+	struct store_idempotent found;
+	bool same, proven;
 	int rc = ERR_NOT_FOUND;
 
-	if (*key)
-		rc = store_find_idempotent(rpc_call_db(call), key, email, id);
-	if (!rc)
-		return reply_account(call, id, reply_out);
-	if (rc != ERR_NOT_FOUND)
+	if (*req->idempotency_key)
+		rc = store_find_idempotent(rpc_call_db(call),
+					   rpc_call_arena(call),
+					   req->idempotency_key, email, &found);
+	if (rc == ERR_NOT_FOUND)
+		return rpc_call_fail(call, ERR_CONFLICT, "email_taken", "email",
+				     "an account already uses this e-mail");
+	if (rc)
 		return rc;
-	return rpc_call_fail(call, ERR_CONFLICT, "email_taken", "email",
-			     "an account already uses this e-mail");
+	same = !found.has_request_hash ||
+	       sodium_memcmp(found.request_hash, digest, SECURE_HASH_BYTES) ==
+		   0;
+	proven = password_verify(found.password_hash, req->password);
+	if (!same || !proven)
+		return rpc_call_fail(
+		    call, ERR_RULE, "idempotency_key_reused", NULL,
+		    "this Idempotency-Key was used with another request");
+	return reply_account(call, found.id, reply_out);
 }
 
 /* Every field of a sign-up; the normalised e-mail and phone, and the
@@ -433,6 +469,7 @@ static int handle_create_account(struct rpc_call *call,
 	struct db *db = rpc_call_db(call);
 	char email[VALIDATE_EMAIL_MAX + 1], phone[VALIDATE_PHONE_MAX + 1];
 	char hash[PASSWORD_HASH_TEXT], id[STORE_ID_TEXT];
+	uint8_t digest[SECURE_HASH_BYTES];
 	struct store_new_account in = {0};
 	int rc;
 
@@ -441,6 +478,7 @@ static int handle_create_account(struct rpc_call *call,
 		rc = hash_password(call, req->password, hash);
 	if (rc)
 		return rc;
+	signup_digest(call, req, email, phone, in.language, digest);
 	in.role = req->role == CRENEAU__V1__ROLE__ROLE_CLIENT ? "client"
 							      : "practitioner";
 	in.email = email;
@@ -452,14 +490,14 @@ static int handle_create_account(struct rpc_call *call,
 	in.terms_version = s->terms_version;
 	in.trial_days = s->trial_days;
 	in.idempotency_key = req->idempotency_key;
+	in.idempotency_hash = *req->idempotency_key ? digest : NULL;
 	rc = db_begin(db);
 	if (rc)
 		return rc;
 	rc = store_insert_account(db, &in, id);
 	if (rc == ERR_CONFLICT) {
 		db_rollback(db);
-		return replay_or_conflict(call, req->idempotency_key, email,
-					  reply_out);
+		return replay_or_conflict(call, req, email, digest, reply_out);
 	}
 	if (!rc)
 		rc = announce_signup(call, id, &in, req->role);
@@ -536,15 +574,21 @@ struct attempt {
 	uint8_t key[SECURE_HASH_BYTES];	    /* throttling key of the e-mail */
 };
 
-static void read_attempt(const Creneau__V1__CreateSessionRequest *req,
-			 struct attempt *at)
+/* The client address the gateway passed, or "" when none or malformed. */
+static void read_ip(const char *in, char out[INET6_ADDRSTRLEN])
 {
 	unsigned char addr[sizeof(struct in6_addr)];
 
-	at->ip[0] = '\0';
-	if (inet_pton(AF_INET, req->client_ip, addr) == 1 ||
-	    inet_pton(AF_INET6, req->client_ip, addr) == 1)
-		snprintf(at->ip, sizeof(at->ip), "%s", req->client_ip);
+	out[0] = '\0';
+	if (inet_pton(AF_INET, in, addr) == 1 ||
+	    inet_pton(AF_INET6, in, addr) == 1)
+		snprintf(out, INET6_ADDRSTRLEN, "%s", in);
+}
+
+static void read_attempt(const Creneau__V1__CreateSessionRequest *req,
+			 struct attempt *at)
+{
+	read_ip(req->client_ip, at->ip);
 	at->user_agent = req->user_agent;
 	if (validate_text(req->user_agent, USER_AGENT_MAX, false, false, NULL))
 		at->user_agent = "";
@@ -841,8 +885,95 @@ static int handle_revoke_session(struct rpc_call *call,
 	return reply_empty(call, reply_out);
 }
 
+/*
+ * Verifies the signed-in account's password (for deletion, change). Wrong
+ * guesses count as failed sign-ins of the account's e-mail, and the login
+ * throttle applies: a stolen session cannot try passwords at argon2 speed.
+ */
+static int check_own_password(struct rpc_call *call, const char *id,
+			      const char *field, const char *password)
+{
+	struct db *db = rpc_call_db(call);
+	struct store_account acc;
+	struct attempt at;
+	char *hash;
+	int rc;
+
+	if (!*password)
+		return invalid(call, ERR_INVALID, field, "is required");
+	if (strlen(password) > VALIDATE_PASSWORD_MAX)
+		return invalid(call, ERR_TOO_LARGE, field, "is too long");
+	rc = store_get_account(db, rpc_call_arena(call), id, &acc);
+	if (!rc)
+		rc = store_get_password_hash(db, rpc_call_arena(call), id,
+					     &hash);
+	if (rc == ERR_NOT_FOUND)
+		return rpc_call_fail(call, ERR_UNAUTHENTICATED, NULL, NULL,
+				     "this account no longer exists");
+	if (rc)
+		return rc;
+	memset(&at, 0, sizeof(at));
+	snprintf(at.email, sizeof(at.email), "%s", acc.email);
+	at.user_agent = "";
+	password_login_key(at.email, at.key);
+	rc = check_throttle(call, &at);
+	if (rc)
+		return rc;
+	if (!password_verify(hash, password)) {
+		rc = store_log_attempt(db, id, at.key, at.ip, at.user_agent,
+				       "bad_credentials");
+		if (rc)
+			return rc;
+		return rpc_call_fail(call, ERR_FORBIDDEN, "wrong_password",
+				     field, "the password is wrong");
+	}
+	return 0;
+}
+
 /* ---- password reset ---- */
 
+/*
+ * In the caller's transaction, once the limits let it through: the reset
+ * token of the account that has this e-mail, if any, and the mail's event.
+ * The same statement runs whether or not the address is an account's.
+ */
+static int issue_reset(struct rpc_call *call, const struct attempt *at,
+		       const char token[SECURE_TOKEN_TEXT],
+		       const uint8_t hash[SECURE_HASH_BYTES], bool *sent_out,
+		       char **account_out)
+{
+	struct accounts_settings *s = settings_of(call);
+	struct db *db = rpc_call_db(call);
+	Creneau__V1__PasswordResetRequested ev =
+	    CRENEAU__V1__PASSWORD_RESET_REQUESTED__INIT;
+	struct store_account acc;
+	int rc;
+
+	*sent_out = false;
+	rc = store_reset_prepare(db, rpc_call_arena(call), hash, at->email,
+				 s->reset_ttl_s, &acc);
+	if (rc && rc != ERR_NOT_FOUND)
+		return rc;
+	*sent_out = rc == 0;
+	rc = store_log_attempt(db, *sent_out ? acc.id : NULL, at->key, at->ip,
+			       NULL, "reset_requested");
+	if (rc || !*sent_out)
+		return rc;
+	*account_out = acc.id;
+	ev.account_id = acc.id;
+	ev.email = acc.email;
+	ev.first_name = acc.first_name;
+	ev.language = acc.language;
+	ev.token = (char *)token;
+	ev.expires_at_ms = instant_now_ms() + s->reset_ttl_s * 1000;
+	return publish(call, "password_reset.requested", &ev.base);
+}
+
+/*
+ * 202 whether or not the address is an account's, after the same work;
+ * at most one mail per address per reset_interval_s (later requests answer
+ * 202 and send nothing), and 429 once the client address asked too often.
+ */
 static int handle_request_password_reset(struct rpc_call *call,
 					 const ProtobufCMessage *request,
 					 ProtobufCMessage **reply_out)
@@ -851,50 +982,45 @@ static int handle_request_password_reset(struct rpc_call *call,
 	    (const void *)request;
 	struct accounts_settings *s = settings_of(call);
 	struct db *db = rpc_call_db(call);
-	char email[VALIDATE_EMAIL_MAX + 1], token[SECURE_TOKEN_TEXT];
+	char token[SECURE_TOKEN_TEXT], *account = NULL;
 	uint8_t hash[SECURE_HASH_BYTES];
-	Creneau__V1__PasswordResetRequested ev =
-	    CRENEAU__V1__PASSWORD_RESET_REQUESTED__INIT;
-	struct store_account acc;
-	char *id, *pw_hash;
+	int64_t key_wait = 0, ip_wait = 0;
+	struct attempt at;
+	bool sent = false;
 	int rc;
 
-	rc = check_email(call, "email", req->email, email);
+	memset(&at, 0, sizeof(at));
+	rc = check_email(call, "email", req->email, at.email);
 	if (rc)
 		return rc;
+	read_ip(req->client_ip, at.ip);
+	password_login_key(at.email, at.key);
 	secure_token_new(token, hash);
 	rc = db_begin(db);
 	if (rc)
 		goto out_wipe;
-	rc = store_get_login(db, rpc_call_arena(call), email, &id, &pw_hash);
-	if (rc == ERR_NOT_FOUND) {
-		/* nothing to send, and nothing to tell */
-		db_rollback(db);
-		rc = reply_empty(call, reply_out);
-		goto out_wipe;
-	}
-	if (!rc)
-		rc = store_get_account(db, rpc_call_arena(call), id, &acc);
-	if (!rc)
-		rc = store_delete_tokens(db, id, "reset_password");
-	if (!rc)
-		rc = store_insert_token(db, hash, id, "reset_password", NULL,
-					s->reset_ttl_s);
+	rc = store_reset_throttle(db, at.key, at.ip, s->reset_interval_s,
+				  s->reset_max_per_ip, &key_wait, &ip_wait);
 	if (rc)
 		goto out_rollback;
-	ev.account_id = acc.id;
-	ev.email = acc.email;
-	ev.first_name = acc.first_name;
-	ev.language = acc.language;
-	ev.token = token;
-	ev.expires_at_ms = instant_now_ms() + s->reset_ttl_s * 1000;
-	rc = publish(call, "password_reset.requested", &ev.base);
+	if (ip_wait > 0 || key_wait > 0)
+		rc = store_log_attempt(db, NULL, at.key, at.ip, NULL,
+				       "reset_throttled");
+	else
+		rc = issue_reset(call, &at, token, hash, &sent, &account);
 	if (!rc)
 		rc = db_commit(db);
 	if (rc)
 		goto out_rollback;
-	log_info(rpc_call_request_id(call),
-		 "password reset requested account=%s", acc.id);
+	if (ip_wait > 0) {
+		rpc_call_retry_after(call, ip_wait);
+		rc = rpc_call_fail(call, ERR_RATE_LIMITED, "too_many_requests",
+				   NULL, "too many requests; try again later");
+		goto out_wipe;
+	}
+	if (sent)
+		log_info(rpc_call_request_id(call),
+			 "password reset requested account=%s", account);
 	rc = reply_empty(call, reply_out);
 	goto out_wipe;
 out_rollback:
@@ -1830,6 +1956,16 @@ static bool is_service(struct rpc_call *call)
 	return p && p->role == CRENEAU__V1__ROLE__ROLE_SERVICE;
 }
 
+/* FORBIDDEN unless the caller is another daemon or the operator (a signed
+ * envelope alone is not enough: the gateway signs users' requests too). */
+static int service_only(struct rpc_call *call)
+{
+	if (is_service(call))
+		return 0;
+	return rpc_call_fail(call, ERR_FORBIDDEN, NULL, NULL,
+			     "for services only");
+}
+
 static int handle_get_account_status(struct rpc_call *call,
 				     const ProtobufCMessage *request,
 				     ProtobufCMessage **reply_out)
@@ -1839,6 +1975,9 @@ static int handle_get_account_status(struct rpc_call *call,
 	struct store_account acc;
 	int rc;
 
+	rc = service_only(call);
+	if (rc)
+		return rc;
 	if (!validate_uuid(req->account_id))
 		return rpc_call_fail(call, ERR_NOT_FOUND, NULL, "account_id",
 				     "no such account");
@@ -1963,8 +2102,10 @@ static int handle_export(struct rpc_call *call, const ProtobufCMessage *request,
 	const Creneau__V1__ExportRequest *req = (const void *)request;
 	Creneau__V1__ExportReply *reply;
 	char *doc = "{}";
-	int rc = 0;
+	int rc = service_only(call);
 
+	if (rc)
+		return rc;
 	if (req->subject && validate_uuid(req->subject->account_id))
 		rc = store_export(rpc_call_db(call), rpc_call_arena(call),
 				  req->subject->account_id, &doc);
@@ -1988,6 +2129,9 @@ static int handle_erase(struct rpc_call *call, const ProtobufCMessage *request,
 	struct store_account acc;
 	int rc;
 
+	rc = service_only(call);
+	if (rc)
+		return rc;
 	reply = NEW_MSG(call, Creneau__V1__EraseReply, erase_reply);
 	if (!reply)
 		return ERR_NOMEM;
@@ -2025,6 +2169,9 @@ static int handle_sweep(struct rpc_call *call, const ProtobufCMessage *request,
 	long n;
 	int rc;
 
+	rc = service_only(call);
+	if (rc)
+		return rc;
 	if (strcmp(req->category, "connection_log") != 0)
 		return rpc_call_fail(call, ERR_INVALID, "unknown_category",
 				     "category",

@@ -20,6 +20,8 @@ struct accounts_settings {
 	long trial_days;	  /* a practitioner's trial */
 	long verify_ttl_s;	  /* e-mail verification token */
 	long reset_ttl_s;	  /* password reset token */
+	long reset_interval_s;	  /* one reset mail per address per this */
+	long reset_max_per_ip;	  /* reset requests per client address in it */
 	long job_interval_s;	  /* purge and trial expiry */
 	char *terms_version;	  /* the current terms' version */
 	struct password_cost cost;

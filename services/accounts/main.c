@@ -36,6 +36,14 @@ static const struct config_setting accounts_settings_table[] = {
      2592000},
     {"CRENEAU_RESET_TTL_S", CONFIG_INT, "3600", false,
      "lifetime of a password reset link", &settings.reset_ttl_s, 60, 86400},
+    {"CRENEAU_RESET_INTERVAL_S", CONFIG_INT, "300", false,
+     "at most one password reset mail per address in this many seconds "
+     "(further requests answer 202 and send nothing)",
+     &settings.reset_interval_s, 1, 86400},
+    {"CRENEAU_RESET_MAX_PER_IP", CONFIG_INT, "10", false,
+     "password reset requests from one client address per "
+     "CRENEAU_RESET_INTERVAL_S before 429",
+     &settings.reset_max_per_ip, 1, 100000},
     {"CRENEAU_ACCOUNTS_JOB_S", CONFIG_INT, "60", false,
      "seconds between runs of the trial expiry and purge job",
      &settings.job_interval_s, 1, 86400},

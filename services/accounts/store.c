@@ -53,6 +53,42 @@ static bool col_bool(const PGresult *res, int row, int col)
 	       PQgetvalue(res, row, col)[0] == 't';
 }
 
+/* Lower-case hex of n bytes into out (2n + 1 bytes). */
+static void hex_encode(const uint8_t *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 0xf];
+	}
+	out[2 * n] = '\0';
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Exactly n bytes from lower-case hex text; ERR_INVALID otherwise. */
+static int hex_decode(const char *text, uint8_t *out, size_t n)
+{
+	if (strlen(text) != 2 * n)
+		return ERR_INVALID;
+	for (size_t i = 0; i < n; i++) {
+		int hi = hex_digit(text[2 * i]), lo = hex_digit(text[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return ERR_INVALID;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
 /* The rows' count of a command (UPDATE/DELETE) result. */
 static long affected(PGresult *res)
 {
@@ -184,8 +220,8 @@ static int read_practice(struct arena *a, const PGresult *res, int row,
 int store_insert_account(struct db *db, const struct store_new_account *in,
 			 char id_out[STORE_ID_TEXT])
 {
-	char trial[24];
-	const char *params[12];
+	char trial[24], request_hex[SECURE_HASH_BYTES * 2 + 1];
+	const char *params[13];
 	PGresult *res;
 	int rc;
 
@@ -202,20 +238,27 @@ int store_insert_account(struct db *db, const struct store_new_account *in,
 	params[9] = trial;
 	params[10] = in->idempotency_key ? in->idempotency_key : "";
 	params[11] = in->language ? in->language : "";
+	request_hex[0] = '\0';
+	if (in->idempotency_hash)
+		hex_encode(in->idempotency_hash, SECURE_HASH_BYTES,
+			   request_hex);
+	params[12] = request_hex;
 	rc = db_exec(
 	    db,
 	    "INSERT INTO accounts (role, email, password_hash, "
 	    "first_name, last_name, phone, address, terms_version, "
 	    "terms_accepted_at, email_verified_at, subscription_status, "
-	    "trial_ends_at, idempotency_key, language) VALUES ($1, $2, $3, "
+	    "trial_ends_at, idempotency_key, language, idempotency_hash) "
+	    "VALUES ($1, $2, $3, "
 	    "$4, $5, nullif($6, ''), nullif($7, ''), $8, "
 	    "CASE WHEN $8::text IS NULL THEN NULL ELSE now() END, "
 	    "CASE WHEN $9::bool THEN now() END, "
 	    "CASE WHEN $1 = 'practitioner' THEN 'trial' ELSE 'none' END, "
 	    "CASE WHEN $1 = 'practitioner' THEN "
 	    "now() + make_interval(days => $10::int) END, "
-	    "nullif($11, ''), coalesce(nullif($12, ''), 'fr')) RETURNING id",
-	    12, params, &res);
+	    "nullif($11, ''), coalesce(nullif($12, ''), 'fr'), "
+	    "decode(nullif($13, ''), 'hex')) RETURNING id",
+	    13, params, &res);
 	if (rc)
 		return rc;
 	snprintf(id_out, STORE_ID_TEXT, "%s", PQgetvalue(res, 0, 0));
@@ -223,23 +266,32 @@ int store_insert_account(struct db *db, const struct store_new_account *in,
 	return 0;
 }
 
-int store_find_idempotent(struct db *db, const char *key, const char *email,
-			  char id_out[STORE_ID_TEXT])
+int store_find_idempotent(struct db *db, struct arena *a, const char *key,
+			  const char *email, struct store_idempotent *out)
 {
 	const char *params[2] = {key, email};
 	PGresult *res;
 	int rc;
 
+	memset(out, 0, sizeof(*out));
 	rc = db_exec(db,
-		     "SELECT id FROM accounts WHERE idempotency_key = $1 AND "
-		     "lower(email) = lower($2)",
+		     "SELECT id, coalesce(encode(idempotency_hash, 'hex'), ''), "
+		     "password_hash FROM accounts WHERE lower(email) = "
+		     "lower($2) AND idempotency_key = $1",
 		     2, params, &res);
 	if (rc)
 		return rc;
-	if (PQntuples(res) == 1)
-		snprintf(id_out, STORE_ID_TEXT, "%s", PQgetvalue(res, 0, 0));
-	else
+	if (PQntuples(res) != 1) {
 		rc = ERR_NOT_FOUND;
+		goto out_clear;
+	}
+	snprintf(out->id, STORE_ID_TEXT, "%s", PQgetvalue(res, 0, 0));
+	out->has_request_hash = hex_decode(PQgetvalue(res, 0, 1),
+					   out->request_hash,
+					   SECURE_HASH_BYTES) == 0;
+	out->password_hash = col_str(a, res, 0, 2);
+	rc = out->password_hash ? 0 : ERR_NOMEM;
+out_clear:
 	PQclear(res);
 	return rc;
 }
@@ -613,6 +665,79 @@ int store_throttle(struct db *db, const uint8_t login_key[SECURE_HASH_BYTES],
 	*retry_after_s_out = col_i64(res, 0, 0);
 	PQclear(res);
 	return 0;
+}
+
+int store_reset_throttle(struct db *db,
+			 const uint8_t login_key[SECURE_HASH_BYTES],
+			 const char *client_ip, long interval_s, long max_ip,
+			 int64_t *key_wait_s_out, int64_t *ip_wait_s_out)
+{
+	char interval[24], nip[24];
+	const char *params[4] = {(const char *)login_key, client_ip, interval,
+				 nip};
+	PGresult *res;
+	int rc;
+
+	/* two requests for one address at once: the second waits for the
+	 * first's decision (and sees its log row) */
+	rc = exec_hash(db,
+		       "SELECT pg_advisory_xact_lock(('x' || "
+		       "encode(substring($1::bytea FROM 1 FOR 8), 'hex'))::bit(64)"
+		       "::bigint)",
+		       1, params, login_key, NULL);
+	if (rc)
+		return rc;
+	snprintf(interval, sizeof(interval), "%ld", interval_s);
+	snprintf(nip, sizeof(nip), "%ld", max_ip > 0 ? max_ip - 1 : 0);
+	rc = exec_hash(
+	    db,
+	    "SELECT coalesce(ceil(extract(epoch FROM (SELECT max(at) "
+	    "FROM connection_log WHERE login_key = $1 AND "
+	    "outcome = 'reset_requested' AND "
+	    "at > now() - make_interval(secs => $3::bigint)) "
+	    "+ make_interval(secs => $3::bigint) - now())), 0)::bigint, "
+	    "coalesce(ceil(extract(epoch FROM (SELECT at FROM connection_log "
+	    "WHERE $2 <> '' AND client_ip = nullif($2, '')::inet AND "
+	    "outcome IN ('reset_requested', 'reset_throttled') AND "
+	    "at > now() - make_interval(secs => $3::bigint) "
+	    "ORDER BY at DESC OFFSET $4::bigint LIMIT 1) "
+	    "+ make_interval(secs => $3::bigint) - now())), 0)::bigint",
+	    4, params, login_key, &res);
+	if (rc)
+		return rc;
+	*key_wait_s_out = col_i64(res, 0, 0);
+	*ip_wait_s_out = col_i64(res, 0, 1);
+	PQclear(res);
+	return 0;
+}
+
+int store_reset_prepare(struct db *db, struct arena *a,
+			const uint8_t token_hash[SECURE_HASH_BYTES],
+			const char *email, long ttl_s,
+			struct store_account *out)
+{
+	char ttl[24];
+	const char *params[3] = {(const char *)token_hash, email, ttl};
+	PGresult *res;
+	int rc;
+
+	snprintf(ttl, sizeof(ttl), "%ld", ttl_s);
+	rc = exec_hash(
+	    db,
+	    "WITH acc AS (SELECT " ACCOUNT_COLS ", a.language FROM accounts a "
+	    "WHERE lower(a.email) = lower($2)), "
+	    "gone AS (DELETE FROM tokens t USING acc WHERE "
+	    "t.account_id = acc.id AND t.purpose = 'reset_password'), "
+	    "made AS (INSERT INTO tokens (token_hash, account_id, purpose, "
+	    "expires_at) SELECT $1::bytea, acc.id, 'reset_password', "
+	    "now() + make_interval(secs => $3::bigint) FROM acc) "
+	    "SELECT * FROM acc",
+	    3, params, token_hash, &res);
+	if (rc)
+		return rc;
+	rc = PQntuples(res) == 1 ? read_account(a, res, 0, out) : ERR_NOT_FOUND;
+	PQclear(res);
+	return rc;
 }
 
 int store_update_profile(struct db *db, const char *id,

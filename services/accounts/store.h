@@ -56,6 +56,9 @@ struct store_new_account {
 	long trial_days;	     /* practitioners; 0 otherwise */
 	const char *idempotency_key; /* "" for none */
 	const char *language;	     /* "fr" or "en"; NULL or "" is "fr" */
+	/* the digest of the sign-up request that came with idempotency_key
+	 * (handlers.c), or NULL */
+	const uint8_t *idempotency_hash; /* SECURE_HASH_BYTES */
 };
 
 /* store_insert_account - a new account; its id in id_out. ERR_CONFLICT when
@@ -63,10 +66,20 @@ struct store_new_account {
 int store_insert_account(struct db *db, const struct store_new_account *in,
 			 char id_out[STORE_ID_TEXT]) WARN_UNUSED;
 
+/* What a sign-up replay is checked against. */
+struct store_idempotent {
+	char id[STORE_ID_TEXT];
+	bool has_request_hash; /* false for sign-ups made before it was kept */
+	uint8_t request_hash[SECURE_HASH_BYTES];
+	char *password_hash; /* arena copy */
+};
+
 /* store_find_idempotent - the account signed up with idempotency key and
- * (normalised) email; ERR_NOT_FOUND. */
-int store_find_idempotent(struct db *db, const char *key, const char *email,
-			  char id_out[STORE_ID_TEXT]) WARN_UNUSED;
+ * (normalised) email (a key means something only with its e-mail);
+ * ERR_NOT_FOUND. */
+int store_find_idempotent(struct db *db, struct arena *a, const char *key,
+			  const char *email,
+			  struct store_idempotent *out) WARN_UNUSED;
 
 /* store_get_account - by id; ERR_NOT_FOUND. */
 int store_get_account(struct db *db, struct arena *a, const char *id,
@@ -160,7 +173,9 @@ int store_delete_session(struct db *db, const char *account_id,
 int store_delete_sessions(struct db *db, const char *account_id,
 			  long *n_out) WARN_UNUSED;
 
-/* The connection log and login throttling. */
+/* The connection log and login throttling. outcome: "success",
+ * "bad_credentials", "throttled", "reset_requested" or "reset_throttled";
+ * account_id and user_agent may be NULL, client_ip "". */
 int store_log_attempt(struct db *db, const char *account_id,
 		      const uint8_t login_key[SECURE_HASH_BYTES],
 		      const char *client_ip, const char *user_agent,
@@ -174,6 +189,32 @@ int store_log_attempt(struct db *db, const char *account_id,
 int store_throttle(struct db *db, const uint8_t login_key[SECURE_HASH_BYTES],
 		   const char *client_ip, long window_s, long max_key,
 		   long max_ip, int64_t *retry_after_s_out) WARN_UNUSED;
+
+/*
+ * store_reset_throttle - for a password reset request, in the caller's
+ * transaction: waits until no other reset of this login_key is being
+ * decided (a transaction lock), then *key_wait_s_out is the seconds left
+ * before login_key may have another reset (one "reset_requested" per
+ * interval_s), and *ip_wait_s_out those before client_ip may ask again
+ * (max_ip requests, refused ones included, per interval_s; 0 when
+ * client_ip is ""). 0: go ahead.
+ */
+int store_reset_throttle(struct db *db,
+			 const uint8_t login_key[SECURE_HASH_BYTES],
+			 const char *client_ip, long interval_s, long max_ip,
+			 int64_t *key_wait_s_out,
+			 int64_t *ip_wait_s_out) WARN_UNUSED;
+
+/*
+ * store_reset_prepare - one statement, the same work whether or not the
+ * (normalised) email is an account's: the account (*out, arena), its
+ * older reset tokens deleted and token_hash stored as its reset token valid
+ * ttl_s. ERR_NOT_FOUND (nothing changed) when no account has that e-mail.
+ */
+int store_reset_prepare(struct db *db, struct arena *a,
+			const uint8_t token_hash[SECURE_HASH_BYTES],
+			const char *email, long ttl_s,
+			struct store_account *out) WARN_UNUSED;
 
 /* Profile. A NULL member leaves its column alone; "" clears phone and
  * address. ERR_NOT_FOUND. */

@@ -231,6 +231,10 @@ class AccountsTest(unittest.TestCase):
         updated = [ev for ev in outbox_events("account.updated")
                    if ev.get(1) == account["id"]]
         self.assertEqual(updated[-1].get(7), "fr")
+        # one reset mail per address per interval: make the first one old
+        STACK.psql("UPDATE connection_log SET at = at - interval '1 day' "
+                   "WHERE outcome = 'reset_requested' AND account_id = '%s'"
+                   % account["id"], role="accounts")
         self.assertEqual(http("POST", "/v1/password-resets",
                               {"email": account["email"]})[0], 202)
         mail = wait_for_mail(reset_token(account["id"]))
@@ -276,6 +280,39 @@ class AccountsTest(unittest.TestCase):
         self.assertEqual(status, 409, other)
         self.assertEqual(len([ev for ev in outbox_events("account.created")
                               if ev.get(1) == first["id"]]), 1)
+
+    def test_signup_idempotency_key_bound_to_request(self):
+        body = {"role": "client", "email": unique_email("idem-bound"),
+                "password": PASSWORD, "first_name": "Iris",
+                "last_name": "Karl", "phone": "+33612345678",
+                "address": "3 rue Secrète, Nantes", "accept_terms": True}
+        key = {"Idempotency-Key": "bound-%d-%d" % (os.getpid(), _counter[0])}
+        status, _, first = http("POST", "/v1/accounts", body, headers=key)
+        self.assertEqual(status, 201, first)
+        # another body with the same key and e-mail
+        status, _, other = http("POST", "/v1/accounts",
+                                dict(body, first_name="Autre"), headers=key)
+        self.assertEqual(status, 422, other)
+        self.assertEqual(other["error"]["code"], "idempotency_key_reused")
+        # the same body with another password: nothing of the account shows
+        status, _, guess = http("POST", "/v1/accounts",
+                                dict(body, password="Autre#mot2passe"),
+                                headers=key)
+        self.assertEqual(status, 422, guess)
+        self.assertEqual(guess["error"]["code"], "idempotency_key_reused")
+        text = json.dumps(guess, ensure_ascii=False)
+        for secret in (first["id"], "Iris", "Karl", "+33612345678",
+                       "Secrète"):
+            self.assertNotIn(secret, text)
+        # the true replay still gets its account back
+        status, _, again = http("POST", "/v1/accounts", body, headers=key)
+        self.assertEqual(status, 201, again)
+        self.assertEqual(again["id"], first["id"])
+        # the key is scoped to its e-mail: another user may use it too
+        status, _, second = http("POST", "/v1/accounts", dict(
+            body, email=unique_email("idem-other")), headers=key)
+        self.assertEqual(status, 201, second)
+        self.assertNotEqual(second["id"], first["id"])
 
     def test_weak_passwords_refused(self):
         email = unique_email("weak")
@@ -472,6 +509,48 @@ class AccountsTest(unittest.TestCase):
             "email": account["email"], "password": PASSWORD})[0], 401)
         login(account["email"], new_password)
 
+    def test_reset_once_per_interval(self):
+        account, _ = new_user()
+        before = [ev for ev in outbox_events("password_reset.requested")
+                  if ev.get(1) == account["id"]]
+        self.assertEqual(before, [])
+        for email in (account["email"], account["email"].upper()):
+            status, _, body = http("POST", "/v1/password-resets",
+                                   {"email": email})
+            self.assertEqual(status, 202, body)
+        sent = [ev for ev in outbox_events("password_reset.requested")
+                if ev.get(1) == account["id"]]
+        self.assertEqual(len(sent), 1)
+        rc, out, err = STACK.psql(
+            "SELECT count(*) FROM tokens WHERE purpose = 'reset_password' "
+            "AND account_id = '%s'" % account["id"], role="accounts")
+        self.assertEqual((rc, out.strip()), (0, "1"), err)
+        # the first link still works
+        status, _, body = http("POST", "/v1/password-resets/confirm", {
+            "token": sent[0][4], "password": "Nouveau#mot2passe"})
+        self.assertEqual(status, 204, body)
+        # an unknown address answers the same, twice
+        ghost = unique_email("ghost-twice")
+        for _ in range(2):
+            self.assertEqual(http("POST", "/v1/password-resets",
+                                  {"email": ghost})[0], 202)
+
+    def test_reset_per_client_address(self):
+        ip = {"X-Real-IP": "198.51.100.77"}
+        codes = []
+        for _ in range(5):
+            status, hdrs, _ = http("POST", "/v1/password-resets",
+                                   {"email": unique_email("flood")},
+                                   headers=ip)
+            codes.append(status)
+        self.assertEqual(codes[:4], [202] * 4)
+        self.assertEqual(codes[4], 429)
+        self.assertGreaterEqual(int(hdrs["Retry-After"]), 1)
+        # another address is not concerned
+        self.assertEqual(http("POST", "/v1/password-resets",
+                              {"email": unique_email("flood")},
+                              headers={"X-Real-IP": "198.51.100.78"})[0], 202)
+
     def test_reset_mail_only_when_account_exists(self):
         before = len(outbox_events("password_reset.requested"))
         ghost = unique_email("ghost")
@@ -525,6 +604,32 @@ class AccountsTest(unittest.TestCase):
         time.sleep(1.0)
         self.assertEqual(http("GET", "/v1/me", token=token)[0], 401)
         login(account["email"], "Autre#mot2passe")
+
+    def test_current_password_guesses_throttled(self):
+        account, token = new_user()
+        for _ in range(3):
+            status, _, body = http("PUT", "/v1/me/password", {
+                "current_password": "Wrong-pass-123",
+                "password": "Autre#mot2passe"}, token=token)
+            self.assertEqual(status, 403, body)
+        # (wrong guesses still: a slow machine cannot turn this into a
+        # change)
+        status, hdrs, body = http("PUT", "/v1/me/password", {
+            "current_password": "Wrong-pass-456",
+            "password": "Autre#mot2passe"}, token=token)
+        self.assertEqual(status, 429, body)
+        self.assertGreaterEqual(int(hdrs["Retry-After"]), 1)
+        status, hdrs, body = http("DELETE", "/v1/me",
+                                  {"password": "Wrong-pass-789"}, token=token)
+        self.assertEqual(status, 429, body)
+        self.assertEqual(http("GET", "/v1/me", token=token)[0], 200)
+        time.sleep(int(hdrs["Retry-After"]) + 0.5)
+        # released: the right password is checked again (and the weak new
+        # one refused, so nothing changes)
+        status, _, body = http("PUT", "/v1/me/password", {
+            "current_password": PASSWORD, "password": "azerty"}, token=token)
+        self.assertEqual(status, 400, body)
+        self.assertEqual(body["error"]["field"], "password")
 
     # ---- practitioners ----
 
@@ -891,6 +996,7 @@ def setUpModule():
     with open(os.path.join(STACK.home, "config", "accounts.env"), "a") as f:
         f.write("CRENEAU_LOGIN_WINDOW_S=3\nCRENEAU_LOGIN_MAX_PER_EMAIL=3\n"
                 "CRENEAU_LOGIN_MAX_PER_IP=6\nCRENEAU_ACCOUNTS_JOB_S=1\n"
+                "CRENEAU_RESET_MAX_PER_IP=4\n"
                 # tests sign in often: a cheaper (still argon2id) hash
                 "CRENEAU_PWHASH_MEM_MIB=16\n")
     STACK.stop_service("accounts")

@@ -14,6 +14,7 @@ from creneau_stack import Stack, run_tests
 
 PASSWORD = "Tr3s-b0n-mdp!"
 STACK = None
+SERVICE = ("", "service", "")
 PROG = os.path.join(os.environ.get("CRENEAU_BUILD_DIR", ""), "tests", "bin",
                     "accounts_rpc")
 _n = [0]
@@ -61,19 +62,20 @@ class AccountsRpcTest(unittest.TestCase):
 
     def test_account_status_for_booking(self):
         client = signup("client")
-        reply = rpc("GetAccountStatus", {"account_id": client["id"]})
+        reply = rpc("GetAccountStatus", {"account_id": client["id"]}, SERVICE)
         self.assertTrue(reply["ok"], reply)
         self.assertFalse(reply["reply"]["can_book"])  # not verified yet
         verify(client)
-        reply = rpc("GetAccountStatus", {"account_id": client["id"]})
+        reply = rpc("GetAccountStatus", {"account_id": client["id"]}, SERVICE)
         self.assertTrue(reply["reply"]["can_book"])
         pract = signup("practitioner")
         verify(pract)
-        reply = rpc("GetAccountStatus", {"account_id": pract["id"]})
+        reply = rpc("GetAccountStatus", {"account_id": pract["id"]}, SERVICE)
         self.assertEqual(reply["reply"]["subscription_status"], "trial")
         self.assertTrue(reply["reply"]["listed"])
         reply = rpc("GetAccountStatus",
-                    {"account_id": "00000000-0000-4000-8000-000000000000"})
+                    {"account_id": "00000000-0000-4000-8000-000000000000"},
+                    SERVICE)
         self.assertEqual(reply["status"], "not_found")
 
     def test_set_subscription(self):
@@ -88,13 +90,14 @@ class AccountsRpcTest(unittest.TestCase):
                                         "subscription_status": "suspended"},
                     ("", "service", ""))
         self.assertTrue(reply["ok"], reply)
-        status = rpc("GetAccountStatus", {"account_id": pract["id"]})["reply"]
+        status = rpc("GetAccountStatus", {"account_id": pract["id"]},
+                     SERVICE)["reply"]
         self.assertFalse(status["listed"])
         reply = rpc("SetSubscription", {"account_id": pract["id"],
                                         "subscription_status": "active"},
                     ("", "service", ""))
         self.assertTrue(rpc("GetAccountStatus", {
-            "account_id": pract["id"]})["reply"]["listed"])
+            "account_id": pract["id"]}, SERVICE)["reply"]["listed"])
         client = signup("client")
         reply = rpc("SetSubscription", {"account_id": client["id"],
                                         "subscription_status": "active"},
@@ -145,21 +148,57 @@ class AccountsRpcTest(unittest.TestCase):
         status, _, session = STACK.http("POST", "/v1/sessions", body={
             "email": client["email"], "password": PASSWORD})
         self.assertEqual(status, 201)
-        reply = rpc("Export", {"subject": {"account_id": client["id"]}})
+        reply = rpc("Export", {"subject": {"account_id": client["id"]}},
+                    SERVICE)
         doc = json.loads(reply["reply"]["document"])
         self.assertEqual(doc["account"]["email"], client["email"])
         self.assertNotIn("password_hash", doc["account"])
         self.assertEqual(doc["account"]["language"], "fr")
         self.assertEqual(len(doc["sessions"]), 1)
         self.assertEqual(doc["connection_log"][-1]["outcome"], "success")
-        reply = rpc("Erase", {"subject": {"account_id": client["id"]}})
+        reply = rpc("Erase", {"subject": {"account_id": client["id"]}},
+                    SERVICE)
         self.assertEqual(reply["reply"]["erased"], 1)
         time.sleep(1.0)
         status, _, _ = STACK.http("GET", "/v1/me", headers={
             "Authorization": "Bearer " + session["token"]})
         self.assertEqual(status, 401)
-        reply = rpc("Export", {"subject": {"account_id": client["id"]}})
+        reply = rpc("Export", {"subject": {"account_id": client["id"]}},
+                    SERVICE)
         self.assertIsNone(json.loads(reply["reply"]["document"])["account"])
+
+    def test_internal_methods_for_services_only(self):
+        """GetAccountStatus and the privacy interface answer only the
+        service role: an anonymous or a user's envelope (signed all the
+        same) is FORBIDDEN and changes nothing."""
+        client = signup("client")
+        STACK.http("POST", "/v1/sessions", body={
+            "email": client["email"], "password": "Wrong-pass-123"})
+        subject = {"subject": {"account_id": client["id"]}}
+        cutoff = int(time.time() * 1000) + 1000
+        calls = (("GetAccountStatus", {"account_id": client["id"]}),
+                 ("Export", subject), ("Erase", subject),
+                 ("Sweep", {"category": "connection_log",
+                            "cutoff_ms": cutoff}))
+        for principal in (None, ("", "none", ""),
+                          (client["id"], "client", ""),
+                          (client["id"], "practitioner", ""),
+                          (client["id"], "admin", "")):
+            for method, request in calls:
+                reply = rpc(method, request, principal)
+                self.assertEqual(reply.get("status"), "forbidden",
+                                 (method, principal, reply))
+                self.assertNotIn("reply", reply)
+        # nothing changed: the account and its connection log are there
+        rc, out, _ = STACK.psql("SELECT count(*) FROM accounts WHERE id = "
+                                "'%s'" % client["id"], role="accounts")
+        self.assertEqual(out.strip(), "1")
+        rc, out, _ = STACK.psql("SELECT count(*) FROM connection_log",
+                                role="accounts")
+        self.assertGreater(int(out), 0)
+        status, _, session = STACK.http("POST", "/v1/sessions", body={
+            "email": client["email"], "password": PASSWORD})
+        self.assertEqual(status, 201, session)
 
     def test_sweep_connection_log(self):
         client = signup("client")
@@ -169,13 +208,15 @@ class AccountsRpcTest(unittest.TestCase):
                                 role="accounts")
         self.assertGreater(int(out), 0)
         reply = rpc("Sweep", {"category": "connection_log",
-                              "cutoff_ms": int(time.time() * 1000) + 1000})
+                              "cutoff_ms": int(time.time() * 1000) + 1000},
+                    SERVICE)
         self.assertTrue(reply["ok"], reply)
         self.assertGreater(reply["reply"]["erased"], 0)
         rc, out, _ = STACK.psql("SELECT count(*) FROM connection_log",
                                 role="accounts")
         self.assertEqual(int(out), 0)
-        reply = rpc("Sweep", {"category": "bookings", "cutoff_ms": 1})
+        reply = rpc("Sweep", {"category": "bookings", "cutoff_ms": 1},
+                    SERVICE)
         self.assertEqual(reply["status"], "invalid")
 
 

@@ -21,8 +21,9 @@
 #define MIGRATION_DIR "/../../../services/accounts/migrations/"
 
 /* every migration of the service, in order */
-static const char *const migration_files[] = {"001_accounts.sql",
-					      "002_language.sql"};
+static const char *const migration_files[] = {
+    "001_accounts.sql", "002_language.sql",
+    "003_reset_limits_idempotency.sql"};
 #define N_MIGRATIONS (sizeof(migration_files) / sizeof(migration_files[0]))
 
 static const char *pg;
@@ -310,6 +311,123 @@ static void test_throttle(void **state)
 			 ERR_INVALID);
 }
 
+/* An Idempotency-Key is scoped to its e-mail and keeps its request's
+ * digest and the account's password hash for the replay check. */
+static void test_idempotency_per_email(void **state)
+{
+	uint8_t digest[SECURE_HASH_BYTES];
+	struct store_new_account in = {
+	    .role = "client",
+	    .email = "idem1@example.org",
+	    .password_hash = "h1",
+	    .first_name = "A",
+	    .last_name = "B",
+	    .phone = "",
+	    .address = "",
+	    .terms_version = "2026-01",
+	    .idempotency_key = "same-key",
+	    .idempotency_hash = digest,
+	};
+	struct store_idempotent found;
+	char id[STORE_ID_TEXT], id2[STORE_ID_TEXT];
+
+	NEED_PG();
+	for (size_t i = 0; i < sizeof(digest); i++)
+		digest[i] = (uint8_t)(i * 7 + 1);
+	assert_int_equal(store_insert_account(db, &in, id), 0);
+	/* another user's sign-up with the same key is no conflict */
+	in.email = "idem2@example.org";
+	in.password_hash = "h2";
+	in.idempotency_hash = NULL;
+	assert_int_equal(store_insert_account(db, &in, id2), 0);
+	assert_int_equal(
+	    store_find_idempotent(db, a, "same-key", "IDEM1@example.org", &found),
+	    0);
+	assert_string_equal(found.id, id);
+	assert_true(found.has_request_hash);
+	assert_memory_equal(found.request_hash, digest, sizeof(digest));
+	assert_string_equal(found.password_hash, "h1");
+	assert_int_equal(
+	    store_find_idempotent(db, a, "same-key", "idem2@example.org", &found),
+	    0);
+	assert_string_equal(found.id, id2);
+	assert_false(found.has_request_hash);
+	assert_int_equal(
+	    store_find_idempotent(db, a, "other", "idem1@example.org", &found),
+	    ERR_NOT_FOUND);
+	assert_int_equal(
+	    store_find_idempotent(db, a, "same-key", "nobody@example.org",
+				  &found),
+	    ERR_NOT_FOUND);
+}
+
+/* Password reset: one per address per interval, a per-client-address cap,
+ * and the token made in one statement whether or not the address exists. */
+static void test_reset_limits(void **state)
+{
+	uint8_t key[SECURE_HASH_BYTES], other[SECURE_HASH_BYTES];
+	uint8_t t1[SECURE_HASH_BYTES], t2[SECURE_HASH_BYTES];
+	struct store_account acc;
+	char id[STORE_ID_TEXT], *account_id, *email;
+	int64_t key_wait, ip_wait, age;
+
+	NEED_PG();
+	memset(key, 3, sizeof(key));
+	memset(other, 4, sizeof(other));
+	memset(t1, 5, sizeof(t1));
+	memset(t2, 6, sizeof(t2));
+	assert_int_equal(store_reset_throttle(db, key, "192.0.2.5", 300, 2,
+					      &key_wait, &ip_wait),
+			 0);
+	assert_int_equal(key_wait, 0);
+	assert_int_equal(ip_wait, 0);
+	assert_int_equal(store_log_attempt(db, NULL, key, "192.0.2.5", NULL,
+					   "reset_requested"),
+			 0);
+	assert_int_equal(store_reset_throttle(db, key, "", 300, 2, &key_wait,
+					      &ip_wait),
+			 0);
+	assert_true(key_wait > 0 && key_wait <= 300);
+	assert_int_equal(ip_wait, 0);
+	/* refused requests count for the client address, not the e-mail */
+	assert_int_equal(store_log_attempt(db, NULL, other, "192.0.2.5", NULL,
+					   "reset_throttled"),
+			 0);
+	assert_int_equal(store_reset_throttle(db, other, "192.0.2.5", 300, 2,
+					      &key_wait, &ip_wait),
+			 0);
+	assert_int_equal(key_wait, 0);
+	assert_true(ip_wait > 0 && ip_wait <= 300);
+	/* and resets are not failed sign-ins */
+	assert_int_equal(
+	    store_throttle(db, key, "192.0.2.5", 300, 1, 1, &key_wait), 0);
+	assert_int_equal(key_wait, 0);
+
+	new_account("client", "reset@example.org", true, id);
+	assert_int_equal(store_reset_prepare(db, a, t1, "nobody@example.org",
+					     3600, &acc),
+			 ERR_NOT_FOUND);
+	assert_int_equal(store_token_age(db, id, "reset_password", &age),
+			 ERR_NOT_FOUND);
+	assert_int_equal(store_reset_prepare(db, a, t1, "RESET@example.org",
+					     3600, &acc),
+			 0);
+	assert_string_equal(acc.id, id);
+	assert_string_equal(acc.first_name, "Élise");
+	assert_string_equal(acc.language, "fr");
+	/* a newer token replaces the older one */
+	assert_int_equal(store_reset_prepare(db, a, t2, "reset@example.org",
+					     3600, &acc),
+			 0);
+	assert_int_equal(store_take_token(db, a, t1, "reset_password",
+					  &account_id, &email),
+			 ERR_NOT_FOUND);
+	assert_int_equal(store_take_token(db, a, t2, "reset_password",
+					  &account_id, &email),
+			 0);
+	assert_string_equal(account_id, id);
+}
+
 static void put_practice(const char *id, const char *name, char *specialty,
 			 const char *city, const char *postcode,
 			 const char *region)
@@ -484,6 +602,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_language, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_throttle, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_idempotency_per_email, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_reset_limits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_directory_and_favorites, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_delete_cascades_and_export,

@@ -85,6 +85,22 @@ static int not_found(struct rpc_call *call, const char *what)
 			     what);
 }
 
+/* require() for a practitioner acting on one of its own things by id: an
+ * id that is not a uuid cannot name anything, so it fails as "no such
+ * what" before any lookup, the same answer a missing row gets. */
+static const char *require_own(struct rpc_call *call, const char *id,
+			       const char *what, int *rc)
+{
+	const char *me =
+	    require(call, CRENEAU__V1__ROLE__ROLE_PRACTITIONER, rc);
+
+	if (me && !store_is_uuid(id)) {
+		*rc = not_found(call, what);
+		return NULL;
+	}
+	return me;
+}
+
 /* Length of the well-formed UTF-8 sequence at s (shortest form, no
  * surrogates, at most U+10FFFF), or 0. */
 static size_t utf8_seq(const unsigned char *s)
@@ -219,6 +235,18 @@ static int64_t parse_instant_or(struct rpc_call *call, const char *text,
 }
 
 /* ---- events ---- */
+
+/* Ends the transaction the caller began on db: commits when its work went
+ * well (rc 0), and rolls back when it did not or when the commit fails;
+ * the first failure, or 0. */
+static int commit_or_rollback(struct db *db, int rc)
+{
+	if (!rc)
+		rc = db_commit(db);
+	if (rc)
+		db_rollback(db);
+	return rc;
+}
 
 static int publish(struct db *db, const char *topic,
 		   const Creneau__V1__Booking *b, int64_t prev_start,
@@ -391,11 +419,9 @@ static int handle_update_offering(struct rpc_call *call,
 	const char *me;
 	int rc = 0;
 
-	me = require(call, CRENEAU__V1__ROLE__ROLE_PRACTITIONER, &rc);
+	me = require_own(call, q->id, "offering", &rc);
 	if (!me)
 		return rc;
-	if (!store_is_uuid(q->id))
-		return not_found(call, "offering");
 	rc = check_offering_fields(
 	    call, q->title_present_case ? str_or_empty(q->title) : NULL,
 	    q->description_present_case ? str_or_empty(q->description) : NULL,
@@ -425,11 +451,9 @@ static int handle_delete_offering(struct rpc_call *call,
 	bool retired;
 	int rc = 0;
 
-	me = require(call, CRENEAU__V1__ROLE__ROLE_PRACTITIONER, &rc);
+	me = require_own(call, q->id, "offering", &rc);
 	if (!me)
 		return rc;
-	if (!store_is_uuid(q->id))
-		return not_found(call, "offering");
 	rc = store_offering_delete(rpc_call_db(call), me, q->id, &retired);
 	if (rc)
 		return store_failed(call, rc, "offering");
@@ -545,12 +569,9 @@ static int handle_put_schedule(struct rpc_call *call,
 		return rc;
 	rc = store_schedule_put(db, me, tz, notice, horizon, step, deadline, w,
 				s->n_weekly);
-	if (!rc)
-		rc = db_commit(db);
-	if (rc) {
-		db_rollback(db);
+	rc = commit_or_rollback(db, rc);
+	if (rc)
 		return rc;
-	}
 	rc = store_schedule_get(db, arena_of(call), me, &out);
 	if (rc)
 		return rc;
@@ -658,11 +679,9 @@ static int handle_delete_override(struct rpc_call *call,
 	const char *me;
 	int rc = 0;
 
-	me = require(call, CRENEAU__V1__ROLE__ROLE_PRACTITIONER, &rc);
+	me = require_own(call, q->id, "override", &rc);
 	if (!me)
 		return rc;
-	if (!store_is_uuid(q->id))
-		return not_found(call, "override");
 	rc = store_override_delete(rpc_call_db(call), me, q->id);
 	if (rc)
 		return store_failed(call, rc, "override");
@@ -937,11 +956,7 @@ static int insert_booking(struct rpc_call *call, struct db *db,
 	rc = store_booking_insert(db, arena_of(call), nb, out);
 	if (!rc)
 		rc = publish(db, "booking.created", *out, 0, 0);
-	if (!rc)
-		rc = db_commit(db);
-	if (rc)
-		db_rollback(db);
-	return rc;
+	return commit_or_rollback(db, rc);
 }
 
 static int handle_create_booking(struct rpc_call *call,
@@ -1366,11 +1381,9 @@ static int handle_get_client(struct rpc_call *call,
 	const char *me;
 	int rc = 0;
 
-	me = require(call, CRENEAU__V1__ROLE__ROLE_PRACTITIONER, &rc);
+	me = require_own(call, q->id, "client", &rc);
 	if (!me)
 		return rc;
-	if (!store_is_uuid(q->id))
-		return not_found(call, "client");
 	rc = store_client_get(rpc_call_db(call), arena_of(call), me, q->id, &c);
 	if (rc)
 		return store_failed(call, rc, "client");
@@ -1387,11 +1400,9 @@ static int handle_update_client(struct rpc_call *call,
 	const char *me;
 	int rc = 0;
 
-	me = require(call, CRENEAU__V1__ROLE__ROLE_PRACTITIONER, &rc);
+	me = require_own(call, q->id, "client", &rc);
 	if (!me)
 		return rc;
-	if (!store_is_uuid(q->id))
-		return not_found(call, "client");
 	if (q->first_name_present_case)
 		rc = check_text(call, "first_name", q->first_name, 0, 200,
 				false, "at most 200 characters");
@@ -1425,19 +1436,14 @@ static int handle_delete_client(struct rpc_call *call,
 	const char *me;
 	int rc = 0;
 
-	me = require(call, CRENEAU__V1__ROLE__ROLE_PRACTITIONER, &rc);
+	me = require_own(call, q->id, "client", &rc);
 	if (!me)
 		return rc;
-	if (!store_is_uuid(q->id))
-		return not_found(call, "client");
 	rc = db_begin(db);
 	if (rc)
 		return rc;
 	rc = store_client_delete(db, me, q->id);
-	if (!rc)
-		rc = db_commit(db);
-	if (rc)
-		db_rollback(db);
+	rc = commit_or_rollback(db, rc);
 	if (rc == ERR_RULE)
 		return rpc_call_fail(call, ERR_RULE,
 				     "client_has_upcoming_bookings", NULL,
@@ -1485,12 +1491,9 @@ static int handle_replace_busy(struct rpc_call *call,
 	rc = store_busy_replace(db, q->practitioner_id, q->source,
 				q->window_start_ms, q->window_end_ms, v,
 				q->n_intervals);
-	if (!rc)
-		rc = db_commit(db);
-	if (rc) {
-		db_rollback(db);
+	rc = commit_or_rollback(db, rc);
+	if (rc)
 		return rc;
-	}
 	r = alloc(call, sizeof(*r));
 	if (!r)
 		return ERR_NOMEM;
@@ -1601,12 +1604,9 @@ static int handle_erase(struct rpc_call *call, const ProtobufCMessage *request,
 	if (rc)
 		return rc;
 	rc = forget(db, arena_of(call), id, &erased, &anonymised);
-	if (!rc)
-		rc = db_commit(db);
-	if (rc) {
-		db_rollback(db);
+	rc = commit_or_rollback(db, rc);
+	if (rc)
 		return rc;
-	}
 	r = alloc(call, sizeof(*r));
 	if (!r)
 		return ERR_NOMEM;

@@ -289,18 +289,53 @@ static Creneau__V1__Offering *row_offering(struct arena *a, const PGresult *r,
 	return o;
 }
 
-/* One offering from a result of 0 or 1 row. */
-static int one_offering(struct arena *a, PGresult *r,
-			Creneau__V1__Offering **out)
+/* Decodes one row of r into out, a typed "message **" of the decoder's
+ * own kind; false when out of memory. */
+typedef bool row_decoder(struct arena *a, const PGresult *r, int row,
+			 void *out);
+
+/* Takes r, which must hold exactly one row, and decodes that row into out;
+ * missing when it holds none or several (not found for a lookup, internal
+ * for a write that must return its row), ERR_NOMEM when decoding fails.
+ * r is cleared on every path. */
+static int one_row(struct arena *a, PGresult *r, int missing,
+		   row_decoder *decode, void *out)
 {
 	int rc = 0;
 
 	if (PQntuples(r) != 1)
-		rc = ERR_NOT_FOUND;
-	else if (!(*out = row_offering(a, r, 0)))
+		rc = missing;
+	else if (!decode(a, r, 0, out))
 		rc = ERR_NOMEM;
 	PQclear(r);
 	return rc;
+}
+
+/* Takes r and decodes its first n rows, each into an element of size
+ * bytes (a typed "message *") of a new arena array of n + 1, so that even
+ * an empty list has an array; the array in *items_out, and in *n_out the
+ * count, 0 on failure. r is cleared on every path. */
+static int some_rows(struct arena *a, PGresult *r, int n, row_decoder *decode,
+		     size_t size, void **items_out, size_t *n_out)
+{
+	char *items = arena_alloc(a, (size_t)(n + 1) * size);
+	int rc = items ? 0 : ERR_NOMEM;
+
+	for (int i = 0; !rc && i < n; i++)
+		if (!decode(a, r, i, items + (size_t)i * size))
+			rc = ERR_NOMEM;
+	PQclear(r);
+	*items_out = items;
+	*n_out = rc ? 0 : (size_t)n;
+	return rc;
+}
+
+static bool offering_into(struct arena *a, const PGresult *r, int row,
+			  void *out)
+{
+	Creneau__V1__Offering **o = out;
+
+	return (*o = row_offering(a, r, row)) != NULL;
 }
 
 int store_offerings_list(struct db *db, struct arena *arena,
@@ -312,7 +347,7 @@ int store_offerings_list(struct db *db, struct arena *arena,
 	    "practitioner_id = $1 AND NOT retired AND (active OR NOT $2) "
 	    "ORDER BY created_at, id LIMIT 500";
 	const char *p[] = {practitioner_id, public_only ? "true" : "false"};
-	Creneau__V1__Offering **items;
+	void *items;
 	PGresult *r;
 	int rc, n;
 
@@ -320,14 +355,9 @@ int store_offerings_list(struct db *db, struct arena *arena,
 	if (rc)
 		return rc;
 	n = PQntuples(r);
-	items = arena_alloc(arena, (size_t)(n + 1) * sizeof(*items));
-	rc = items ? 0 : ERR_NOMEM;
-	for (int i = 0; !rc && i < n; i++)
-		if (!(items[i] = row_offering(arena, r, i)))
-			rc = ERR_NOMEM;
-	PQclear(r);
+	rc = some_rows(arena, r, n, offering_into, sizeof(**items_out), &items,
+		       n_out);
 	*items_out = items;
-	*n_out = rc ? 0 : (size_t)n;
 	return rc;
 }
 
@@ -375,7 +405,7 @@ int store_offering_create(struct db *db, struct arena *arena,
 		if (rc)
 			return rc;
 	}
-	return one_offering(arena, r, out);
+	return one_row(arena, r, ERR_NOT_FOUND, offering_into, out);
 }
 
 static const char *opt_str(bool present, const char *v)
@@ -434,7 +464,7 @@ int store_offering_update(struct db *db, struct arena *arena,
 	rc = run(db, sql, 12, p, &r);
 	if (rc)
 		return rc;
-	return one_offering(arena, r, out);
+	return one_row(arena, r, ERR_NOT_FOUND, offering_into, out);
 }
 
 int store_offering_delete(struct db *db, const char *practitioner_id,
@@ -481,7 +511,7 @@ int store_offering_get(struct db *db, struct arena *arena, const char *id,
 	rc = run_fast(db, FAST_OFFERING, sql, 1, p, &r);
 	if (rc)
 		return rc;
-	return one_offering(arena, r, out);
+	return one_row(arena, r, ERR_NOT_FOUND, offering_into, out);
 }
 
 /* ---- schedule ---- */
@@ -706,6 +736,14 @@ static Creneau__V1__ScheduleOverride *row_override(struct arena *a,
 	return o;
 }
 
+static bool override_into(struct arena *a, const PGresult *r, int row,
+			  void *out)
+{
+	Creneau__V1__ScheduleOverride **o = out;
+
+	return (*o = row_override(a, r, row)) != NULL;
+}
+
 int store_overrides_list(struct db *db, struct arena *arena,
 			 const char *practitioner_id, const char *from_date,
 			 const char *to_date,
@@ -718,7 +756,7 @@ int store_overrides_list(struct db *db, struct arena *arena,
 	    "$2::date) AND ($3::date IS NULL OR day <= $3::date) "
 	    "ORDER BY day LIMIT 1000";
 	const char *p[] = {practitioner_id, from_date, to_date};
-	Creneau__V1__ScheduleOverride **items;
+	void *items;
 	PGresult *r;
 	int rc, n;
 
@@ -726,14 +764,9 @@ int store_overrides_list(struct db *db, struct arena *arena,
 	if (rc)
 		return rc;
 	n = PQntuples(r);
-	items = arena_alloc(arena, (size_t)(n + 1) * sizeof(*items));
-	rc = items ? 0 : ERR_NOMEM;
-	for (int i = 0; !rc && i < n; i++)
-		if (!(items[i] = row_override(arena, r, i)))
-			rc = ERR_NOMEM;
-	PQclear(r);
+	rc = some_rows(arena, r, n, override_into, sizeof(**items_out), &items,
+		       n_out);
 	*items_out = items;
-	*n_out = rc ? 0 : (size_t)n;
 	return rc;
 }
 
@@ -760,12 +793,7 @@ int store_override_put(struct db *db, struct arena *arena,
 	rc = run(db, sql, 5, p, &r);
 	if (rc)
 		return rc;
-	if (PQntuples(r) != 1)
-		rc = ERR_INTERNAL;
-	else if (!(*out = row_override(arena, r, 0)))
-		rc = ERR_NOMEM;
-	PQclear(r);
-	return rc;
+	return one_row(arena, r, ERR_INTERNAL, override_into, out);
 }
 
 int store_override_delete(struct db *db, const char *practitioner_id,
@@ -1139,17 +1167,33 @@ static Creneau__V1__Booking *row_booking(struct arena *a, const PGresult *r,
 	return b;
 }
 
+/* Where one_booking's decoder puts the booking and, when asked, its meta. */
+struct booking_out {
+	Creneau__V1__Booking **booking;
+	struct store_booking_meta *meta;
+};
+
+static bool booking_into(struct arena *a, const PGresult *r, int row, void *out)
+{
+	struct booking_out *o = out;
+
+	return (*o->booking = row_booking(a, r, row, o->meta)) != NULL;
+}
+
+static bool listed_booking_into(struct arena *a, const PGresult *r, int row,
+				void *out)
+{
+	Creneau__V1__Booking **b = out;
+
+	return (*b = row_booking(a, r, row, NULL)) != NULL;
+}
+
 static int one_booking(struct arena *a, PGresult *r, Creneau__V1__Booking **out,
 		       struct store_booking_meta *meta)
 {
-	int rc = 0;
+	struct booking_out o = {out, meta};
 
-	if (PQntuples(r) != 1)
-		rc = ERR_NOT_FOUND;
-	else if (!(*out = row_booking(a, r, 0, meta)))
-		rc = ERR_NOMEM;
-	PQclear(r);
-	return rc;
+	return one_row(a, r, ERR_NOT_FOUND, booking_into, &o);
 }
 
 int store_booking_by_key(struct db *db, struct arena *arena,
@@ -1337,7 +1381,7 @@ int store_bookings_list(struct db *db, struct arena *arena,
 	    f->has_cursor ? f->cursor_id : NULL,
 	    i64s(arena, (int64_t)f->limit + 1),
 	};
-	Creneau__V1__Booking **items;
+	void *items;
 	PGresult *r;
 	int rc, n;
 
@@ -1351,14 +1395,9 @@ int store_bookings_list(struct db *db, struct arena *arena,
 	*more_out = n > (int)f->limit;
 	if (*more_out)
 		n = (int)f->limit;
-	items = arena_alloc(arena, (size_t)(n + 1) * sizeof(*items));
-	rc = items ? 0 : ERR_NOMEM;
-	for (int i = 0; !rc && i < n; i++)
-		if (!(items[i] = row_booking(arena, r, i, NULL)))
-			rc = ERR_NOMEM;
-	PQclear(r);
+	rc = some_rows(arena, r, n, listed_booking_into, sizeof(**items_out),
+		       &items, n_out);
 	*items_out = items;
-	*n_out = rc ? 0 : (size_t)n;
 	return rc;
 }
 
@@ -1392,17 +1431,11 @@ static Creneau__V1__ClientRecord *row_client(struct arena *a, const PGresult *r,
 	return c;
 }
 
-static int one_client(struct arena *a, PGresult *r,
-		      Creneau__V1__ClientRecord **out)
+static bool client_into(struct arena *a, const PGresult *r, int row, void *out)
 {
-	int rc = 0;
+	Creneau__V1__ClientRecord **c = out;
 
-	if (PQntuples(r) != 1)
-		rc = ERR_NOT_FOUND;
-	else if (!(*out = row_client(a, r, 0)))
-		rc = ERR_NOMEM;
-	PQclear(r);
-	return rc;
+	return (*c = row_client(a, r, row)) != NULL;
 }
 
 int store_clients_list(struct db *db, struct arena *arena,
@@ -1417,7 +1450,7 @@ int store_clients_list(struct db *db, struct arena *arena,
 	    "ORDER BY created_at, id LIMIT $3";
 	const char *p[3] = {practitioner_id, after_id,
 			    i64s(arena, (int64_t)limit + 1)};
-	Creneau__V1__ClientRecord **items;
+	void *items;
 	PGresult *r;
 	int rc, n;
 
@@ -1430,14 +1463,8 @@ int store_clients_list(struct db *db, struct arena *arena,
 	*more_out = n > (int)limit;
 	if (*more_out)
 		n = (int)limit;
-	items = arena_alloc(arena, (size_t)(n + 1) * sizeof(*items));
-	rc = items ? 0 : ERR_NOMEM;
-	for (int i = 0; !rc && i < n; i++)
-		if (!(items[i] = row_client(arena, r, i)))
-			rc = ERR_NOMEM;
-	PQclear(r);
+	rc = some_rows(arena, r, n, client_into, sizeof(**out), &items, n_out);
 	*out = items;
-	*n_out = rc ? 0 : (size_t)n;
 	return rc;
 }
 
@@ -1454,7 +1481,7 @@ int store_client_get(struct db *db, struct arena *arena,
 	rc = run(db, sql, 2, p, &r);
 	if (rc)
 		return rc;
-	return one_client(arena, r, out);
+	return one_row(arena, r, ERR_NOT_FOUND, client_into, out);
 }
 
 int store_client_update(struct db *db, struct arena *arena,
@@ -1483,7 +1510,7 @@ int store_client_update(struct db *db, struct arena *arena,
 	rc = run(db, sql, 7, p, &r);
 	if (rc)
 		return rc;
-	return one_client(arena, r, out);
+	return one_row(arena, r, ERR_NOT_FOUND, client_into, out);
 }
 
 int store_client_delete(struct db *db, const char *practitioner_id,

@@ -24,6 +24,7 @@ struct db {
 	const char **values;
 	char *options;            /* the "options" value we composed, or NULL */
 	bool in_txn;              /* between db_begin and db_commit/rollback */
+	bool server_left;         /* the server said FATAL while we were idle */
 };
 
 /* Copies the first line of text (at most cap-1 bytes) into out. */
@@ -126,14 +127,24 @@ static int build_params(struct db *db, const char *conninfo)
 	return add_statement_timeout(db, &n);
 }
 
-/* Server notices go to the log (at debug: they are chatter like "already
- * exists, skipping"), not raw onto stderr. */
-static void log_notice_line(void *arg, const char *message)
+/*
+ * Server notices go to the log (at debug: they are chatter like "already
+ * exists, skipping"), not raw onto stderr. An error the server sends to an
+ * idle connection reaches us here too: a FATAL one is its farewell (it is
+ * shutting down, restarting, or was told to end this backend).
+ */
+static void on_notice(void *arg, const PGresult *res)
 {
+	struct db *db = arg;
+	const char *severity =
+		PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
 	char line[256];
 
+	if (severity &&
+	    (strcmp(severity, "FATAL") == 0 || strcmp(severity, "PANIC") == 0))
+		db->server_left = true;
 	log_debug(NULL, "database notice: %s",
-		  first_line(message, line, sizeof(line)));
+		  first_line(PQresultErrorMessage(res), line, sizeof(line)));
 }
 
 static void connect_now(struct db *db)
@@ -141,12 +152,13 @@ static void connect_now(struct db *db)
 	char line[256];
 
 	db->in_txn = false;
+	db->server_left = false;
 	if (db->conn) {
 		PQreset(db->conn);
 	} else {
 		db->conn = PQconnectdbParams(db->keywords, db->values, 0);
 		if (db->conn)
-			PQsetNoticeProcessor(db->conn, log_notice_line, NULL);
+			PQsetNoticeReceiver(db->conn, on_notice, db);
 	}
 	if (!is_connected(db))
 		log_warn(NULL, "database connection failed error=%s",
@@ -189,20 +201,26 @@ void db_close(struct db *db)
 
 /*
  * Reads what the server sent while the connection sat idle, without
- * blocking: a server that shut down or restarted has said so and closed the
- * socket, which turns the status bad before a statement is sent on it.
+ * blocking: a server that shut down or restarted, or ended this backend,
+ * has said so (a FATAL message, then the end of the stream) before we send
+ * a statement on a connection that is gone. Such a connection is replaced.
  */
 static void notice_closed(struct db *db)
 {
-	/* The farewell message and the end of the stream may come in two
-	 * reads: keep reading while the socket has something to say. */
-	for (int i = 0; i < 4 && is_connected(db); i++) {
+	/* The farewell and the end of the stream may come in two reads:
+	 * keep reading while the socket has something to say. */
+	for (int i = 0; i < 4 && is_connected(db) && !db->server_left; i++) {
 		struct pollfd pfd = {.fd = PQsocket(db->conn), .events = POLLIN};
 
 		if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0)
-			return;
+			break;
 		if (!PQconsumeInput(db->conn))
 			return; /* the status is now bad: db_ensure reconnects */
+		PQisBusy(db->conn); /* parses it: a FATAL reaches on_notice */
+	}
+	if (db->server_left && is_connected(db)) {
+		log_notice(NULL, "database server ended the connection");
+		connect_now(db);
 	}
 }
 

@@ -1905,9 +1905,13 @@ static int handle_list_favorites(struct rpc_call *call,
 	return 0;
 }
 
-static int handle_put_favorite(struct rpc_call *call,
-			       const ProtobufCMessage *request,
-			       ProtobufCMessage **reply_out)
+/* PUT and DELETE of a favourite differ only in the store call and in what
+ * NOT_FOUND tells the client. */
+static int
+change_favorite(struct rpc_call *call, const ProtobufCMessage *request,
+		ProtobufCMessage **reply_out,
+		int (*change)(struct db *, const char *, const char *),
+		const char *not_found)
 {
 	const Creneau__V1__FavoriteRequest *req = (const void *)request;
 	const char *id;
@@ -1917,34 +1921,28 @@ static int handle_put_favorite(struct rpc_call *call,
 	if (rc)
 		return rc;
 	rc = validate_uuid(req->practitioner_id)
-		 ? store_put_favorite(rpc_call_db(call), id,
-				      req->practitioner_id)
+		 ? change(rpc_call_db(call), id, req->practitioner_id)
 		 : ERR_NOT_FOUND;
 	if (rc == ERR_NOT_FOUND)
 		return rpc_call_fail(call, ERR_NOT_FOUND, NULL,
-				     "practitioner_id", "no such practitioner");
+				     "practitioner_id", not_found);
 	return rc ? rc : reply_empty(call, reply_out);
+}
+
+static int handle_put_favorite(struct rpc_call *call,
+			       const ProtobufCMessage *request,
+			       ProtobufCMessage **reply_out)
+{
+	return change_favorite(call, request, reply_out, store_put_favorite,
+			       "no such practitioner");
 }
 
 static int handle_delete_favorite(struct rpc_call *call,
 				  const ProtobufCMessage *request,
 				  ProtobufCMessage **reply_out)
 {
-	const Creneau__V1__FavoriteRequest *req = (const void *)request;
-	const char *id;
-	int rc;
-
-	rc = signed_in_as(call, CRENEAU__V1__ROLE__ROLE_CLIENT, &id);
-	if (rc)
-		return rc;
-	rc = validate_uuid(req->practitioner_id)
-		 ? store_delete_favorite(rpc_call_db(call), id,
-					 req->practitioner_id)
-		 : ERR_NOT_FOUND;
-	if (rc == ERR_NOT_FOUND)
-		return rpc_call_fail(call, ERR_NOT_FOUND, NULL,
-				     "practitioner_id", "not a favourite");
-	return rc ? rc : reply_empty(call, reply_out);
+	return change_favorite(call, request, reply_out, store_delete_favorite,
+			       "not a favourite");
 }
 
 /* ---- for other services and the operator ---- */

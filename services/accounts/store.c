@@ -166,9 +166,14 @@ static char *array_literal(struct arena *a, char *const *items, size_t n)
 	return out;
 }
 
+/* Each read_* fills the struct out points to from one row of res;
+ * ERR_NOMEM when the arena runs out. They take void * so that get_one and
+ * read_one can serve every single-row query. */
 static int read_account(struct arena *a, const PGresult *res, int row,
-			struct store_account *out)
+			void *dst)
 {
+	struct store_account *out = dst;
+
 	memset(out, 0, sizeof(*out));
 	out->id = col_str(a, res, row, 0);
 	out->role = col_str(a, res, row, 1);
@@ -195,8 +200,9 @@ static int read_account(struct arena *a, const PGresult *res, int row,
 }
 
 static int read_practice(struct arena *a, const PGresult *res, int row,
-			 struct store_practice *out)
+			 void *dst)
 {
+	struct store_practice *out = dst;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -215,6 +221,174 @@ static int read_practice(struct arena *a, const PGresult *res, int row,
 		rc = split_list(a, PQgetvalue(res, row, 7), &out->languages,
 				&out->n_languages);
 	return rc;
+}
+
+static int read_company(struct arena *a, const PGresult *res, int row,
+			void *dst)
+{
+	struct store_company *out = dst;
+
+	out->legal_name = col_str(a, res, row, 0);
+	out->siret = col_str(a, res, row, 1);
+	out->address = col_str(a, res, row, 2);
+	out->phone = col_str(a, res, row, 3);
+	return out->legal_name && out->siret && out->address && out->phone
+		   ? 0
+		   : ERR_NOMEM;
+}
+
+static int read_session(struct arena *a, const PGresult *res, int row,
+			void *dst)
+{
+	struct store_session *out = dst;
+
+	out->id = col_str(a, res, row, 0);
+	out->account_id = col_str(a, res, row, 1);
+	out->role = col_str(a, res, row, 2);
+	out->created_ms = col_i64(res, row, 3);
+	out->last_seen_ms = col_i64(res, row, 4);
+	out->expires_ms = col_i64(res, row, 5);
+	out->user_agent = col_str(a, res, row, 6);
+	return out->id && out->account_id && out->role && out->user_agent
+		   ? 0
+		   : ERR_NOMEM;
+}
+
+/* A session of a known account: no account or role columns. */
+static int read_own_session(struct arena *a, const PGresult *res, int row,
+			    void *dst)
+{
+	struct store_session *out = dst;
+
+	out->id = col_str(a, res, row, 0);
+	out->created_ms = col_i64(res, row, 1);
+	out->last_seen_ms = col_i64(res, row, 2);
+	out->expires_ms = col_i64(res, row, 3);
+	out->user_agent = col_str(a, res, row, 4);
+	return out->id && out->user_agent ? 0 : ERR_NOMEM;
+}
+
+static int read_outbox_row(struct arena *a, const PGresult *res, int row,
+			   void *dst)
+{
+	struct store_outbox_row *out = dst;
+	const char *hex = PQgetvalue(res, row, 1);
+	size_t len = strlen(hex) / 2;
+
+	out->id = col_i64(res, row, 0);
+	out->len = len;
+	out->payload = arena_alloc(a, len ? len : 1);
+	if (!out->payload)
+		return ERR_NOMEM;
+	for (size_t k = 0; k < len; k++) {
+		unsigned v;
+		sscanf(hex + 2 * k, "%2x", &v);
+		out->payload[k] = (uint8_t)v;
+	}
+	return 0;
+}
+
+/* The caller's out-parameters for a row of two text columns: written
+ * straight through, as the public functions promise. */
+struct text_pair {
+	char **first;
+	char **second;
+};
+
+static int read_pair(struct arena *a, const PGresult *res, int row, void *dst)
+{
+	const struct text_pair *out = dst;
+
+	*out->first = col_str(a, res, row, 0);
+	*out->second = col_str(a, res, row, 1);
+	return *out->first && *out->second ? 0 : ERR_NOMEM;
+}
+
+/* A token row found but past its expiry (third column false) is as good
+ * as none. */
+static int read_live_token(struct arena *a, const PGresult *res, int row,
+			   void *dst)
+{
+	if (!col_bool(res, row, 2))
+		return ERR_NOT_FOUND;
+	return read_pair(a, res, row, dst);
+}
+
+static int read_text(struct arena *a, const PGresult *res, int row, void *dst)
+{
+	char **out = dst;
+
+	*out = col_str(a, res, row, 0);
+	return *out ? 0 : ERR_NOMEM;
+}
+
+/* No memset here: the caller zeroes out before the query, so that it is
+ * zeroed even when no row is found. */
+static int read_idempotent(struct arena *a, const PGresult *res, int row,
+			   void *dst)
+{
+	struct store_idempotent *out = dst;
+
+	snprintf(out->id, STORE_ID_TEXT, "%s", PQgetvalue(res, row, 0));
+	out->has_request_hash =
+	    hex_decode(PQgetvalue(res, row, 1), out->request_hash,
+		       SECURE_HASH_BYTES) == 0;
+	out->password_hash = col_str(a, res, row, 2);
+	return out->password_hash ? 0 : ERR_NOMEM;
+}
+
+/* Reads the only row of res into out with read, then clears res (taken);
+ * ERR_NOT_FOUND unless there is exactly one row. */
+static int read_one(struct arena *a, PGresult *res,
+		    int (*read)(struct arena *, const PGresult *, int, void *),
+		    void *out)
+{
+	int rc = PQntuples(res) == 1 ? read(a, res, 0, out) : ERR_NOT_FOUND;
+
+	PQclear(res);
+	return rc;
+}
+
+/* Reads the first max rows of res (borrowed) into a new arena array of
+ * size-byte elements, each filled by read; *items_out and *n_out are set
+ * only on success. */
+static int read_rows(struct arena *a, const PGresult *res, size_t max,
+		     size_t size,
+		     int (*read)(struct arena *, const PGresult *, int, void *),
+		     void **items_out, size_t *n_out)
+{
+	size_t n = (size_t)PQntuples(res);
+	char *items;
+	int rc;
+
+	if (n > max)
+		n = max;
+	items = arena_alloc(a, (n ? n : 1) * size);
+	if (!items)
+		return ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		rc = read(a, res, (int)i, items + i * size);
+		if (rc)
+			return rc;
+	}
+	*items_out = items;
+	*n_out = n;
+	return 0;
+}
+
+/* Runs a query that names one row at most and reads it into out. */
+static int get_one(struct db *db, struct arena *a, const char *sql, int n,
+		   const char *const *params,
+		   int (*read)(struct arena *, const PGresult *, int, void *),
+		   void *out)
+{
+	PGresult *res;
+	int rc;
+
+	rc = db_exec(db, sql, n, params, &res);
+	if (rc)
+		return rc;
+	return read_one(a, res, read, out);
 }
 
 int store_insert_account(struct db *db, const struct store_new_account *in,
@@ -270,93 +444,46 @@ int store_find_idempotent(struct db *db, struct arena *a, const char *key,
 			  const char *email, struct store_idempotent *out)
 {
 	const char *params[2] = {key, email};
-	PGresult *res;
-	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = db_exec(db,
-		     "SELECT id, coalesce(encode(idempotency_hash, 'hex'), ''), "
-		     "password_hash FROM accounts WHERE lower(email) = "
-		     "lower($2) AND idempotency_key = $1",
-		     2, params, &res);
-	if (rc)
-		return rc;
-	if (PQntuples(res) != 1) {
-		rc = ERR_NOT_FOUND;
-		goto out_clear;
-	}
-	snprintf(out->id, STORE_ID_TEXT, "%s", PQgetvalue(res, 0, 0));
-	out->has_request_hash = hex_decode(PQgetvalue(res, 0, 1),
-					   out->request_hash,
-					   SECURE_HASH_BYTES) == 0;
-	out->password_hash = col_str(a, res, 0, 2);
-	rc = out->password_hash ? 0 : ERR_NOMEM;
-out_clear:
-	PQclear(res);
-	return rc;
+	return get_one(db, a,
+		       "SELECT id, coalesce(encode(idempotency_hash, 'hex'), "
+		       "''), password_hash FROM accounts WHERE lower(email) = "
+		       "lower($2) AND idempotency_key = $1",
+		       2, params, read_idempotent, out);
 }
 
 int store_get_account(struct db *db, struct arena *a, const char *id,
 		      struct store_account *out)
 {
 	const char *params[1] = {id};
-	PGresult *res;
-	int rc;
 
-	rc = db_exec(db,
-		     "SELECT " ACCOUNT_COLS ", a.language FROM accounts a "
-		     "WHERE a.id = $1",
-		     1, params, &res);
-	if (rc)
-		return rc;
-	rc = PQntuples(res) == 1 ? read_account(a, res, 0, out) : ERR_NOT_FOUND;
-	PQclear(res);
-	return rc;
+	return get_one(db, a,
+		       "SELECT " ACCOUNT_COLS ", a.language FROM accounts a "
+		       "WHERE a.id = $1",
+		       1, params, read_account, out);
 }
 
 int store_get_login(struct db *db, struct arena *a, const char *email,
 		    char **id_out, char **hash_out)
 {
 	const char *params[1] = {email};
-	PGresult *res;
-	int rc;
+	struct text_pair out = {id_out, hash_out};
 
-	rc = db_exec(db,
-		     "SELECT id, password_hash FROM accounts "
-		     "WHERE lower(email) = lower($1)",
-		     1, params, &res);
-	if (rc)
-		return rc;
-	if (PQntuples(res) != 1) {
-		rc = ERR_NOT_FOUND;
-	} else {
-		*id_out = col_str(a, res, 0, 0);
-		*hash_out = col_str(a, res, 0, 1);
-		rc = *id_out && *hash_out ? 0 : ERR_NOMEM;
-	}
-	PQclear(res);
-	return rc;
+	return get_one(db, a,
+		       "SELECT id, password_hash FROM accounts "
+		       "WHERE lower(email) = lower($1)",
+		       1, params, read_pair, &out);
 }
 
 int store_get_password_hash(struct db *db, struct arena *a, const char *id,
 			    char **hash_out)
 {
 	const char *params[1] = {id};
-	PGresult *res;
-	int rc;
 
-	rc = db_exec(db, "SELECT password_hash FROM accounts WHERE id = $1", 1,
-		     params, &res);
-	if (rc)
-		return rc;
-	if (PQntuples(res) != 1) {
-		rc = ERR_NOT_FOUND;
-	} else {
-		*hash_out = col_str(a, res, 0, 0);
-		rc = *hash_out ? 0 : ERR_NOMEM;
-	}
-	PQclear(res);
-	return rc;
+	return get_one(db, a,
+		       "SELECT password_hash FROM accounts WHERE id = $1", 1,
+		       params, read_text, hash_out);
 }
 
 int store_set_password_hash(struct db *db, const char *id, const char *hash)
@@ -434,6 +561,7 @@ int store_take_token(struct db *db, struct arena *a,
 		     char **account_id_out, char **email_out)
 {
 	const char *params[2] = {(const char *)hash, purpose};
+	struct text_pair out = {account_id_out, email_out};
 	PGresult *res;
 	int rc;
 
@@ -445,15 +573,7 @@ int store_take_token(struct db *db, struct arena *a,
 	    2, params, hash, &res);
 	if (rc)
 		return rc;
-	if (PQntuples(res) != 1 || !col_bool(res, 0, 2)) {
-		rc = ERR_NOT_FOUND;
-	} else {
-		*account_id_out = col_str(a, res, 0, 0);
-		*email_out = col_str(a, res, 0, 1);
-		rc = *account_id_out && *email_out ? 0 : ERR_NOMEM;
-	}
-	PQclear(res);
-	return rc;
+	return read_one(a, res, read_live_token, &out);
 }
 
 int store_confirm_email(struct db *db, const char *account_id,
@@ -529,23 +649,7 @@ int store_touch_session(struct db *db, struct arena *a,
 	    2, params, hash, &res);
 	if (rc)
 		return rc;
-	if (PQntuples(res) != 1) {
-		rc = ERR_NOT_FOUND;
-		goto out_clear;
-	}
-	out->id = col_str(a, res, 0, 0);
-	out->account_id = col_str(a, res, 0, 1);
-	out->role = col_str(a, res, 0, 2);
-	out->created_ms = col_i64(res, 0, 3);
-	out->last_seen_ms = col_i64(res, 0, 4);
-	out->expires_ms = col_i64(res, 0, 5);
-	out->user_agent = col_str(a, res, 0, 6);
-	rc = out->id && out->account_id && out->role && out->user_agent
-		 ? 0
-		 : ERR_NOMEM;
-out_clear:
-	PQclear(res);
-	return rc;
+	return read_one(a, res, read_session, out);
 }
 
 int store_list_sessions(struct db *db, struct arena *a, const char *account_id,
@@ -553,8 +657,9 @@ int store_list_sessions(struct db *db, struct arena *a, const char *account_id,
 {
 	const char *params[1] = {account_id};
 	struct store_session *items;
+	void *rows;
 	PGresult *res;
-	int rc, n;
+	int rc;
 
 	rc = db_exec(
 	    db,
@@ -565,29 +670,16 @@ int store_list_sessions(struct db *db, struct arena *a, const char *account_id,
 	    1, params, &res);
 	if (rc)
 		return rc;
-	n = PQntuples(res);
-	items = arena_alloc(a, (size_t)(n ? n : 1) * sizeof(*items));
-	if (!items) {
-		rc = ERR_NOMEM;
-		goto out_clear;
-	}
-	for (int i = 0; i < n; i++) {
-		items[i].id = col_str(a, res, i, 0);
-		items[i].account_id = (char *)account_id;
-		items[i].created_ms = col_i64(res, i, 1);
-		items[i].last_seen_ms = col_i64(res, i, 2);
-		items[i].expires_ms = col_i64(res, i, 3);
-		items[i].user_agent = col_str(a, res, i, 4);
-		if (!items[i].id || !items[i].user_agent) {
-			rc = ERR_NOMEM;
-			goto out_clear;
-		}
-	}
-	*items_out = items;
-	*n_out = (size_t)n;
-out_clear:
+	rc = read_rows(a, res, SIZE_MAX, sizeof(*items), read_own_session,
+		       &rows, n_out);
 	PQclear(res);
-	return rc;
+	if (rc)
+		return rc;
+	items = rows;
+	for (size_t i = 0; i < *n_out; i++)
+		items[i].account_id = (char *)account_id;
+	*items_out = items;
+	return 0;
 }
 
 int store_delete_session(struct db *db, const char *account_id,
@@ -735,9 +827,7 @@ int store_reset_prepare(struct db *db, struct arena *a,
 	    3, params, token_hash, &res);
 	if (rc)
 		return rc;
-	rc = PQntuples(res) == 1 ? read_account(a, res, 0, out) : ERR_NOT_FOUND;
-	PQclear(res);
-	return rc;
+	return read_one(a, res, read_account, out);
 }
 
 int store_update_profile(struct db *db, const char *id,
@@ -813,8 +903,8 @@ int store_lapse_trials(struct db *db, struct arena *a, char ***ids_out,
 		       size_t *n_out)
 {
 	PGresult *res;
-	char **ids;
-	int rc, n;
+	void *ids;
+	int rc;
 
 	rc = db_exec(db,
 		     "UPDATE accounts SET subscription_status = 'lapsed' "
@@ -823,21 +913,11 @@ int store_lapse_trials(struct db *db, struct arena *a, char ***ids_out,
 		     0, NULL, &res);
 	if (rc)
 		return rc;
-	n = PQntuples(res);
-	ids = arena_alloc(a, (size_t)(n ? n : 1) * sizeof(char *));
-	if (!ids) {
-		rc = ERR_NOMEM;
-		goto out_clear;
-	}
-	for (int i = 0; i < n; i++)
-		if (!(ids[i] = col_str(a, res, i, 0))) {
-			rc = ERR_NOMEM;
-			goto out_clear;
-		}
-	*ids_out = ids;
-	*n_out = (size_t)n;
-out_clear:
+	rc =
+	    read_rows(a, res, SIZE_MAX, sizeof(char *), read_text, &ids, n_out);
 	PQclear(res);
+	if (!rc)
+		*ids_out = ids;
 	return rc;
 }
 
@@ -845,28 +925,11 @@ int store_get_company(struct db *db, struct arena *a, const char *id,
 		      struct store_company *out)
 {
 	const char *params[1] = {id};
-	PGresult *res;
-	int rc;
 
-	rc = db_exec(db,
-		     "SELECT legal_name, siret, address, coalesce(phone, '') "
-		     "FROM companies WHERE account_id = $1",
-		     1, params, &res);
-	if (rc)
-		return rc;
-	if (PQntuples(res) != 1) {
-		rc = ERR_NOT_FOUND;
-	} else {
-		out->legal_name = col_str(a, res, 0, 0);
-		out->siret = col_str(a, res, 0, 1);
-		out->address = col_str(a, res, 0, 2);
-		out->phone = col_str(a, res, 0, 3);
-		rc = out->legal_name && out->siret && out->address && out->phone
-			 ? 0
-			 : ERR_NOMEM;
-	}
-	PQclear(res);
-	return rc;
+	return get_one(db, a,
+		       "SELECT legal_name, siret, address, coalesce(phone, '') "
+		       "FROM companies WHERE account_id = $1",
+		       1, params, read_company, out);
 }
 
 int store_put_company(struct db *db, const char *id,
@@ -890,19 +953,11 @@ int store_get_practice(struct db *db, struct arena *a, const char *id,
 		       struct store_practice *out)
 {
 	const char *params[1] = {id};
-	PGresult *res;
-	int rc;
 
-	rc = db_exec(db,
-		     "SELECT " PRACTICE_COLS " FROM practices p "
-		     "WHERE p.account_id = $1",
-		     1, params, &res);
-	if (rc)
-		return rc;
-	rc =
-	    PQntuples(res) == 1 ? read_practice(a, res, 0, out) : ERR_NOT_FOUND;
-	PQclear(res);
-	return rc;
+	return get_one(db, a,
+		       "SELECT " PRACTICE_COLS " FROM practices p "
+		       "WHERE p.account_id = $1",
+		       1, params, read_practice, out);
 }
 
 int store_put_practice(struct db *db, const char *id,
@@ -946,23 +1001,14 @@ out_free_arena:
 static int read_practices(struct arena *a, PGresult *res, size_t max,
 			  struct store_practice **items_out, size_t *n_out)
 {
-	size_t n = (size_t)PQntuples(res);
-	struct store_practice *items;
+	void *items;
 	int rc;
 
-	if (n > max)
-		n = max;
-	items = arena_alloc(a, (n ? n : 1) * sizeof(*items));
-	if (!items)
-		return ERR_NOMEM;
-	for (size_t i = 0; i < n; i++) {
-		rc = read_practice(a, res, (int)i, &items[i]);
-		if (rc)
-			return rc;
-	}
-	*items_out = items;
-	*n_out = n;
-	return 0;
+	rc = read_rows(a, res, max, sizeof(**items_out), read_practice, &items,
+		       n_out);
+	if (!rc)
+		*items_out = items;
+	return rc;
 }
 
 int store_list_directory(struct db *db, struct arena *a,
@@ -1016,20 +1062,12 @@ int store_get_listed(struct db *db, struct arena *a, const char *id,
 		     struct store_practice *out)
 {
 	const char *params[1] = {id};
-	PGresult *res;
-	int rc;
 
-	rc = db_exec(
-	    db,
+	return get_one(
+	    db, a,
 	    "SELECT " PRACTICE_COLS " FROM practices p JOIN accounts a "
 	    "ON a.id = p.account_id WHERE p.account_id = $1 AND " LISTED_SQL,
-	    1, params, &res);
-	if (rc)
-		return rc;
-	rc =
-	    PQntuples(res) == 1 ? read_practice(a, res, 0, out) : ERR_NOT_FOUND;
-	PQclear(res);
-	return rc;
+	    1, params, read_practice, out);
 }
 
 int store_put_favorite(struct db *db, const char *client_id,
@@ -1173,9 +1211,9 @@ int store_outbox_to_scrub(struct db *db, struct arena *a, const char *topic,
 {
 	char age[24], lim[24];
 	const char *params[3] = {topic, age, lim};
-	struct store_outbox_row *rows;
+	void *rows;
 	PGresult *res;
-	int rc, n;
+	int rc;
 
 	snprintf(age, sizeof(age), "%ld", age_s);
 	snprintf(lim, sizeof(lim), "%zu", limit);
@@ -1189,33 +1227,11 @@ int store_outbox_to_scrub(struct db *db, struct arena *a, const char *topic,
 	    3, params, &res);
 	if (rc)
 		return rc;
-	n = PQntuples(res);
-	rows = arena_alloc(a, (size_t)(n ? n : 1) * sizeof(*rows));
-	if (!rows) {
-		rc = ERR_NOMEM;
-		goto out_clear;
-	}
-	for (int i = 0; i < n; i++) {
-		const char *hex = PQgetvalue(res, i, 1);
-		size_t len = strlen(hex) / 2;
-
-		rows[i].id = col_i64(res, i, 0);
-		rows[i].len = len;
-		rows[i].payload = arena_alloc(a, len ? len : 1);
-		if (!rows[i].payload) {
-			rc = ERR_NOMEM;
-			goto out_clear;
-		}
-		for (size_t k = 0; k < len; k++) {
-			unsigned v;
-			sscanf(hex + 2 * k, "%2x", &v);
-			rows[i].payload[k] = (uint8_t)v;
-		}
-	}
-	*rows_out = rows;
-	*n_out = (size_t)n;
-out_clear:
+	rc = read_rows(a, res, SIZE_MAX, sizeof(**rows_out), read_outbox_row,
+		       &rows, n_out);
 	PQclear(res);
+	if (!rc)
+		*rows_out = rows;
 	return rc;
 }
 

@@ -265,7 +265,16 @@ static void test_metrics(void **state)
 		      "ping\",status=\"200\"}");
 	assert_has(a, "creneau_rpc_errors_total{service=\"booking\","
 		      "code=\"unavailable\"}");
-	assert_has(a, "creneau_http_in_flight 1\n");
+	/* this request is in flight; one that just answered may still be
+	 * counted until its connection winds down */
+	{
+		const char *line = strstr(a, "\ncreneau_http_in_flight ");
+		long n = -1;
+
+		assert_non_null(line);
+		sscanf(line, "\ncreneau_http_in_flight %ld", &n);
+		assert_true(n >= 1);
+	}
 	free(a);
 }
 

@@ -69,33 +69,56 @@ static void usage(void)
 	config_print_help("creneauctl", settings, N_SETTINGS);
 }
 
-/* Asks one service for its Health; prints one line; 0 when healthy. */
-static int health_of(const struct peer *p, struct arena *arena)
+/*
+ * Calls method on peer p as the operator (ROLE_SERVICE), the reply unpacked
+ * as reply_type into arena (*reply_out). On failure writes one line to
+ * stderr, "creneauctl: <what>: <error code> [<field>]: <message>", and
+ * returns the error.
+ */
+static int call_peer(const struct peer *p, const char *method,
+		     const ProtobufCMessage *req,
+		     const ProtobufCMessageDescriptor *reply_type,
+		     struct arena *arena, void *reply_out, const char *what)
 {
-	Creneau__V1__HealthRequest req = CRENEAU__V1__HEALTH_REQUEST__INIT;
 	struct rpc_context ctx = {.role = CRENEAU__V1__ROLE__ROLE_SERVICE,
 				  .timeout_ms = (int)timeout_ms};
-	Creneau__V1__HealthReply *reply;
 	struct rpc_client *client;
 	struct rpc_error err = {0};
 	int rc;
 
 	rc = rpc_client_open(&client, p->service, p->urls, key, "creneauctl");
+	if (!rc) {
+		rc = rpc_client_call(client, &ctx, method, req, reply_type,
+				     arena, (ProtobufCMessage **)reply_out,
+				     &err);
+		rpc_client_free(client);
+	}
 	if (rc)
-		goto out_print;
-	rc = rpc_client_call(client, &ctx, "Health", &req.base,
-			     &creneau__v1__health_reply__descriptor, arena,
-			     (ProtobufCMessage **)&reply, &err);
-	rpc_client_free(client);
-	if (rc)
-		goto out_print;
+		fprintf(stderr, "creneauctl: %s: %s%s%s%s%s\n", what,
+			err.error_code[0] ? err.error_code : error_str(rc),
+			err.field[0] ? " " : "", err.field,
+			err.message[0] ? ": " : "", err.message);
+	return rc;
+}
+
+/* Asks one service for its Health; prints one line; 0 when healthy. */
+static int health_of(const struct peer *p, struct arena *arena)
+{
+	Creneau__V1__HealthRequest req = CRENEAU__V1__HEALTH_REQUEST__INIT;
+	Creneau__V1__HealthReply *reply;
+	int rc;
+
+	rc = call_peer(p, "Health", &req.base,
+		       &creneau__v1__health_reply__descriptor, arena, &reply,
+		       p->service);
+	if (rc) {
+		printf("%-16s down  error=%s\n", p->service, error_str(rc));
+		return rc;
+	}
 	printf("%-16s %-5s instance=%s database=%s uptime=%llds\n", p->service,
 	       reply->database_ok ? "ok" : "down", reply->instance,
 	       reply->database_ok ? "ok" : "down", (long long)reply->uptime_s);
 	return reply->database_ok ? 0 : ERR_UNAVAILABLE;
-out_print:
-	printf("%-16s down  error=%s\n", p->service, error_str(rc));
-	return rc;
 }
 
 /* only: a service name, or NULL for all of them. */
@@ -166,31 +189,19 @@ static int cmd_newsletter_send(const char *path)
 {
 	Creneau__V1__SendNewsletterRequest req =
 		CRENEAU__V1__SEND_NEWSLETTER_REQUEST__INIT;
-	struct rpc_context ctx = {.role = CRENEAU__V1__ROLE__ROLE_SERVICE,
-				  .timeout_ms = (int)timeout_ms};
 	Creneau__V1__SendNewsletterReply *reply;
 	struct arena *arena = arena_new(0);
-	struct rpc_client *client = NULL;
-	struct rpc_error err = {0};
 	int rc;
 
 	if (!arena)
 		return 1;
 	rc = read_mail_file(path, arena, &req.subject, &req.body);
 	if (!rc)
-		rc = rpc_client_open(&client, "notifications", peers[4].urls,
-				     key, "creneauctl");
-	if (!rc)
-		rc = rpc_client_call(client, &ctx, "SendNewsletter", &req.base,
-				     &creneau__v1__send_newsletter_reply__descriptor,
-				     arena, (ProtobufCMessage **)&reply, &err);
+		rc = call_peer(&peers[4], "SendNewsletter", &req.base,
+			       &creneau__v1__send_newsletter_reply__descriptor,
+			       arena, &reply, "newsletter not sent");
 	if (!rc)
 		printf("newsletter queued for %u subscribers\n", reply->queued);
-	else if (err.error_code[0])
-		fprintf(stderr, "creneauctl: newsletter not sent: %s%s%s\n",
-			err.error_code, err.message[0] ? ": " : "",
-			err.message);
-	rpc_client_free(client);
 	arena_free(arena);
 	return rc ? 1 : 0;
 }
@@ -214,12 +225,8 @@ static int cmd_admin_create(const char *email, const char *first,
 {
 	Creneau__V1__CreateAdminRequest req =
 		CRENEAU__V1__CREATE_ADMIN_REQUEST__INIT;
-	struct rpc_context ctx = {.role = CRENEAU__V1__ROLE__ROLE_SERVICE,
-				  .timeout_ms = (int)timeout_ms};
 	Creneau__V1__Account *reply;
 	struct arena *arena = arena_new(0);
-	struct rpc_client *client = NULL;
-	struct rpc_error err = {0};
 	char password[258] = "";
 	int rc;
 
@@ -234,19 +241,12 @@ static int cmd_admin_create(const char *email, const char *first,
 	req.last_name = (char *)last;
 	req.password = password;
 	if (!rc)
-		rc = rpc_client_open(&client, "accounts", peers[0].urls, key,
-				     "creneauctl");
-	if (!rc)
-		rc = rpc_client_call(client, &ctx, "CreateAdmin", &req.base,
-				     &creneau__v1__account__descriptor, arena,
-				     (ProtobufCMessage **)&reply, &err);
+		rc = call_peer(&peers[0], "CreateAdmin", &req.base,
+			       &creneau__v1__account__descriptor, arena, &reply,
+			       "admin not created");
 	sodium_memzero(password, sizeof(password));
 	if (!rc)
 		printf("admin created id=%s\n", reply->id);
-	else if (err.error_code[0])
-		fprintf(stderr, "creneauctl: admin not created: %s: %s\n",
-			err.error_code, err.message);
-	rpc_client_free(client);
 	arena_free(arena);
 	return rc ? 1 : 0;
 }
@@ -256,12 +256,8 @@ static int cmd_mail_send(const char *to, const char *path)
 {
 	Creneau__V1__SendOperatorMessageRequest req =
 		CRENEAU__V1__SEND_OPERATOR_MESSAGE_REQUEST__INIT;
-	struct rpc_context ctx = {.role = CRENEAU__V1__ROLE__ROLE_SERVICE,
-				  .timeout_ms = (int)timeout_ms};
 	Creneau__V1__SendOperatorMessageReply *reply;
 	struct arena *arena = arena_new(0);
-	struct rpc_client *client = NULL;
-	struct rpc_error err = {0};
 	int rc;
 
 	if (!arena)
@@ -269,20 +265,12 @@ static int cmd_mail_send(const char *to, const char *path)
 	req.to = (char *)to;
 	rc = read_mail_file(path, arena, &req.subject, &req.body);
 	if (!rc)
-		rc = rpc_client_open(&client, "notifications", peers[4].urls,
-				     key, "creneauctl");
-	if (!rc)
-		rc = rpc_client_call(
-			client, &ctx, "SendOperatorMessage", &req.base,
+		rc = call_peer(
+			&peers[4], "SendOperatorMessage", &req.base,
 			&creneau__v1__send_operator_message_reply__descriptor,
-			arena, (ProtobufCMessage **)&reply, &err);
+			arena, &reply, "mail not sent");
 	if (!rc)
 		printf("queued %s\n", reply->id);
-	else if (err.error_code[0])
-		fprintf(stderr, "creneauctl: mail not sent: %s%s%s%s%s\n",
-			err.error_code, err.field[0] ? " " : "", err.field,
-			err.message[0] ? ": " : "", err.message);
-	rpc_client_free(client);
 	arena_free(arena);
 	return rc ? 1 : 0;
 }
@@ -291,24 +279,17 @@ static int cmd_mail_list(const char *status)
 {
 	Creneau__V1__ListMessagesRequest req =
 		CRENEAU__V1__LIST_MESSAGES_REQUEST__INIT;
-	struct rpc_context ctx = {.role = CRENEAU__V1__ROLE__ROLE_SERVICE,
-				  .timeout_ms = (int)timeout_ms};
 	Creneau__V1__ListMessagesReply *reply;
 	struct arena *arena = arena_new(0);
-	struct rpc_client *client = NULL;
-	struct rpc_error err = {0};
 	int rc;
 
 	if (!arena)
 		return 1;
 	req.status = (char *)(status ? status : "");
 	req.limit = 200;
-	rc = rpc_client_open(&client, "notifications", peers[4].urls, key,
-			     "creneauctl");
-	if (!rc)
-		rc = rpc_client_call(client, &ctx, "ListMessages", &req.base,
-				     &creneau__v1__list_messages_reply__descriptor,
-				     arena, (ProtobufCMessage **)&reply, &err);
+	rc = call_peer(&peers[4], "ListMessages", &req.base,
+		       &creneau__v1__list_messages_reply__descriptor, arena,
+		       &reply, "mail list");
 	for (size_t i = 0; !rc && i < reply->n_items; i++) {
 		const Creneau__V1__MessageInfo *m = reply->items[i];
 
@@ -317,11 +298,6 @@ static int cmd_mail_list(const char *status)
 		       m->kind, m->id, m->recipient, *m->last_error ? " " : "",
 		       m->last_error);
 	}
-	if (rc)
-		fprintf(stderr, "creneauctl: %s%s%s\n",
-			err.error_code[0] ? err.error_code : error_str(rc),
-			err.message[0] ? ": " : "", err.message);
-	rpc_client_free(client);
 	arena_free(arena);
 	return rc ? 1 : 0;
 }

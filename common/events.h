@@ -61,8 +61,7 @@ int events_handle_fetch(struct rpc_call *call, const ProtobufCMessage *request,
 
 /* The RPC method entry for events_handle_fetch. */
 #define EVENTS_FETCH_METHOD                                                   \
-	{ "FetchEvents", &creneau__v1__fetch_events_request__descriptor,     \
-	  events_handle_fetch }
+	RPC_METHOD("FetchEvents", fetch_events_request, events_handle_fetch)
 
 /*
  * Applies one event inside the subscriber's transaction (db): whatever it

@@ -42,6 +42,13 @@ struct rpc_method {
 	rpc_handler_fn handler;
 };
 
+/* One entry of a method table: RPC_METHOD("GetMe", get_me_request,
+ * handle_get_me) for a request message creneau.v1.GetMeRequest. */
+#define RPC_METHOD(name, type, fn)                                            \
+	{                                                                      \
+		name, &creneau__v1__##type##__descriptor, fn                   \
+	}
+
 struct rpc_server_config {
 	const char *service;   /* for logs */
 	const char *listen_url;

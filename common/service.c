@@ -159,10 +159,10 @@ static int handle_sweep(struct rpc_call *call, const ProtobufCMessage *request,
 }
 
 static const struct rpc_method default_methods[] = {
-	{"Health", &creneau__v1__health_request__descriptor, handle_health},
-	{"Export", &creneau__v1__export_request__descriptor, handle_export},
-	{"Erase", &creneau__v1__erase_request__descriptor, handle_erase},
-	{"Sweep", &creneau__v1__sweep_request__descriptor, handle_sweep},
+	RPC_METHOD("Health", health_request, handle_health),
+	RPC_METHOD("Export", export_request, handle_export),
+	RPC_METHOD("Erase", erase_request, handle_erase),
+	RPC_METHOD("Sweep", sweep_request, handle_sweep),
 };
 
 static bool has_method(const struct service *svc, const char *name)

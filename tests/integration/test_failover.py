@@ -111,6 +111,19 @@ class FailoverTest(unittest.TestCase):
         self.assertGreater(stream.before.get(survivor, 0), 0, stream.before)
         self.assertEqual(set(stream.after), {survivor}, stream.after)
 
+    def wait_both_serving(self, timeout=20):
+        """Until the gateway has reached both replicas: a replica started
+        after the gateway is dialled again only after a back-off."""
+        seen = set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(seen) < 2:
+            status, _, body = self.stack.http("GET", PATH)
+            if status == 200:
+                seen.add(body.get("instance"))
+            else:
+                time.sleep(0.05)
+        self.assertEqual(seen, {"accounts-1", "accounts-2"})
+
     def test_1_two_replicas_serve(self):
         self.assertIsNotNone(self.stack.pid("accounts", 1))
         self.assertIsNotNone(self.stack.pid("accounts", 2))
@@ -120,6 +133,7 @@ class FailoverTest(unittest.TestCase):
         self.assertEqual(len(env["CRENEAU_ACCOUNTS_RPC"].split(",")), 2)
 
     def test_2_kill_replica_1_mid_stream(self):
+        self.wait_both_serving()
         stream = Stream(self.stack, 2000, 400,
                         lambda: self.stack.kill_service("accounts", 1)).run()
         self.check(stream)
@@ -131,9 +145,9 @@ class FailoverTest(unittest.TestCase):
         self.stack.start_service("accounts")  # starts only the dead one
         self.assertIsNotNone(self.stack.pid("accounts", 1))
         self.stack.wait_healthy(timeout=30)
-        # let the gateway's dialer reconnect to replica 1 before relying
+        # the gateway's dialer has reconnected to replica 1 before we rely
         # on it alone
-        time.sleep(1.0)
+        self.wait_both_serving()
         stream = Stream(self.stack, 1000, 200,
                         lambda: self.stack.kill_service("accounts", 2)).run()
         self.check(stream)
